@@ -1,0 +1,71 @@
+/* nl: the plugin's netlink calls (libmnl), one request per function.
+ * Owns link, address, route and neighbour programming in whatever network
+ * namespace the socket was opened in. No fork/exec of ip(8).
+ * Every function returns 0 or a negative errno (the kernel's, from the ack). */
+#ifndef XDPATH_CNI_NL_H
+#define XDPATH_CNI_NL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ipaddr.h"
+
+struct mnl_socket;
+
+struct nl {
+	struct mnl_socket *sock;
+	unsigned int portid;
+	unsigned int seq;
+};
+
+struct nl_link {
+	int ifindex;
+	int peer_ifindex;      /* IFLA_LINK (veth peer index, in the peer's netns); 0 if none */
+	int mtu;
+	bool up;               /* IFF_UP */
+	uint8_t mac[6];
+	char name[16];
+	char kind[16];         /* IFLA_INFO_KIND, "" if none */
+};
+
+struct nl_route {
+	struct ipnet dst;
+	struct ipaddr gw;
+	bool has_gw;
+	int ifindex;
+	int scope;             /* RT_SCOPE_* */
+	int mtu;               /* RTAX_MTU, 0 if unset */
+};
+
+/* Open a NETLINK_ROUTE socket in the calling thread's current netns. */
+int nl_open(struct nl *nl);
+void nl_close(struct nl *nl);
+
+int nl_link_get(struct nl *nl, const char *name, struct nl_link *out);    /* -ENODEV if absent */
+int nl_link_get_index(struct nl *nl, int ifindex, struct nl_link *out);   /* -ENODEV if absent */
+
+/* Create a veth pair: host end named host_name in this socket's netns, peer end
+ * named peer_name created directly inside the netns peer_netns_fd. MACs and
+ * mtu (0 = kernel default) are set at creation. -EEXIST if a name is taken. */
+int nl_veth_create(struct nl *nl, const char *host_name, const uint8_t host_mac[6],
+		   const char *peer_name, const uint8_t peer_mac[6], int peer_netns_fd, int mtu);
+int nl_link_set_up(struct nl *nl, int ifindex);
+int nl_link_del(struct nl *nl, int ifindex);                              /* -ENODEV if absent */
+
+/* Add (replace if present) an address. scope: RT_SCOPE_UNIVERSE / RT_SCOPE_LINK.
+ * flags: IFA_F_* (IFA_F_NODAD, IFA_F_NOPREFIXROUTE). */
+int nl_addr_add(struct nl *nl, int ifindex, const struct ipnet *addr, int scope, uint32_t flags);
+/* Fill up to max addresses of family (AF_UNSPEC = both) on ifindex; returns count or -errno. */
+int nl_addr_list(struct nl *nl, int ifindex, int family, struct ipnet *out, int max);
+
+/* Add or replace a route in the main table. gw may be NULL; mtu 0 = unset. */
+int nl_route_add(struct nl *nl, int ifindex, const struct ipnet *dst, const struct ipaddr *gw,
+		 int scope, int mtu);
+int nl_route_del(struct nl *nl, int ifindex, const struct ipnet *dst);    /* -ESRCH if absent */
+/* Main-table unicast routes of family; returns count or -errno. */
+int nl_route_list(struct nl *nl, int family, struct nl_route *out, int max);
+
+/* A permanent neighbour entry ip -> mac on ifindex (replace if present). */
+int nl_neigh_add(struct nl *nl, int ifindex, const struct ipaddr *ip, const uint8_t mac[6]);
+
+#endif
