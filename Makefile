@@ -16,14 +16,16 @@ CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 OBJ     := $(BUILD)/obj-san
 BIN     := $(BUILD)/bin-san
+TESTDIR := $(BUILD)/test-san
 endif
+TESTDIR ?= $(BUILD)/test
 
 CNI_SRCS  := $(wildcard cni/*.c)
 CNI_LIB   := $(filter-out cni/main.c,$(CNI_SRCS))
 CNI_OBJS  := $(CNI_LIB:%.c=$(OBJ)/%.o)
 
 UNIT_SRCS := $(wildcard test/unit/test_*.c)
-UNIT_BINS := $(UNIT_SRCS:test/unit/%.c=$(BUILD)/test/%)
+UNIT_BINS := $(UNIT_SRCS:test/unit/%.c=$(TESTDIR)/%)
 
 .PHONY: all deps test unit integration fuzz fuzz-short bench demo clean help
 
@@ -48,7 +50,7 @@ $(BIN)/xdpath: $(OBJ)/cni/main.o $(CNI_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/test/%: test/unit/%.c $(CNI_OBJS)
+$(TESTDIR)/%: test/unit/%.c $(CNI_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
@@ -71,7 +73,7 @@ unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
 integration: $(BIN)/xdpath $(BUILD)/test/cnidrv
-	$(PYTHON) -m pytest -q test/integration
+	XDPATH_PLUGIN=$(CURDIR)/$(BIN)/xdpath $(PYTHON) -m pytest -q test/integration
 
 # New inputs go to build/ (the first directory); the seeds stay read-only.
 fuzz-short: $(BUILD)/fuzz/fuzz_config

@@ -63,6 +63,19 @@ def prealloc(kind, net, n):
         run(kind, net, "ADD", f"fill{i}", f"/run/netns/{TAG}fill", f"{kind[0]}{i}")
 
 
+def veth_delete_floor(n):
+    """What the kernel alone charges to delete a pod's veth pair (one `ip link
+    del`, exec included like a plugin's): the floor under any synchronous DEL."""
+    ts = []
+    for i in range(n):
+        subprocess.run(["ip", "link", "add", f"{TAG}v", "type", "veth", "peer", "name", "eth0",
+                        "netns", f"{TAG}p0"], check=True)
+        t0 = time.perf_counter()
+        subprocess.run(["ip", "link", "del", f"{TAG}v"], check=True)
+        ts.append(time.perf_counter() - t0)
+    return ts
+
+
 def p99(xs):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(round(0.99 * (len(xs) - 1))))]
@@ -115,6 +128,10 @@ def main():
                             (f"{PAR} parallel DEL wall", lambda k: statistics.median(par[k]["del"]))):
             x, r = get("xdpath") * 1000, get("reference") * 1000
             rows.append((pre, metric, x, r, x / r))
+        if not pre:
+            floor = statistics.median(veth_delete_floor(min(RUNS, 100))) * 1000
+            r = statistics.median(lat["reference"]["del"]) * 1000
+            rows.append((pre, "veth delete alone", floor, r, floor / r))
         if pre:
             for kind, net in nets.items():
                 for i in range(pre):
@@ -124,9 +141,8 @@ def main():
     print(f"{'prealloc':>8}  {'metric':<24} {'xdpath ms':>10} {'reference ms':>13} {'ratio':>7}")
     for pre, metric, x, r, ratio in rows:
         print(f"{pre:>8}  {metric:<24} {x:>10.2f} {r:>13.2f} {ratio:>7.2f}x")
-    base = {m: ratio for pre, m, x, r, ratio in rows if pre == 0}
     for pre, m, x, r, ratio in rows:
-        if pre:
+        if pre and m != "veth delete alone":
             xs = [row[2] for row in rows if row[0] == 0 and row[1] == m][0]
             print(f"xdpath {m} at {pre} allocated vs 0: {x / xs:.2f}x")
 

@@ -323,16 +323,20 @@ static int gc_endpoint(const struct endpoint *ep, void *ctx)
 /* cni.dev/valid-attachments (and the pre-fix name cni.dev/attachments). */
 static int parse_valid(struct json_object *root, struct gc_ctx *g, struct cni_err *e)
 {
+	const char *key = "cni.dev/valid-attachments";
 	struct json_object *arr = NULL;
 	size_t n;
 
-	if (!json_object_object_get_ex(root, "cni.dev/valid-attachments", &arr))
-		json_object_object_get_ex(root, "cni.dev/attachments", &arr);
-	if (!arr || json_object_is_type(arr, json_type_null))
+	/* The first key present with a value wins; name it in errors. */
+	if (!json_object_object_get_ex(root, key, &arr) || !arr) {
+		key = "cni.dev/attachments";
+		json_object_object_get_ex(root, key, &arr);
+	}
+	if (!arr)
 		return 0;
 	if (!json_object_is_type(arr, json_type_array))
 		return cni_fail(e, CNI_ERR_INVALID_CONFIG, "invalid network config",
-				"\"cni.dev/valid-attachments\" must be an array");
+				"\"%s\" must be an array", key);
 	n = json_object_array_length(arr);
 	g->valid = calloc(n ? n : 1, sizeof(*g->valid));
 	if (!g->valid)
@@ -345,8 +349,8 @@ static int parse_valid(struct json_object *root, struct gc_ctx *g, struct cni_er
 		    !json_object_is_type(id, json_type_string) ||
 		    !json_object_is_type(ifn, json_type_string))
 			return cni_fail(e, CNI_ERR_INVALID_CONFIG, "invalid network config",
-					"cni.dev/valid-attachments[%zu] needs string \"containerID\" "
-					"and \"ifname\"", i);
+					"%s[%zu] needs string \"containerID\" and \"ifname\"",
+					key, i);
 		g->valid[g->nvalid].id = json_object_get_string(id);
 		g->valid[g->nvalid++].ifname = json_object_get_string(ifn);
 	}

@@ -111,6 +111,12 @@ static int parse_ipam(struct json_object *root, struct netconf *nc, struct cni_e
 		return 0;
 	if (ipam_config_parse(ipam, nc->name, &nc->ipam, err, sizeof(err)))
 		return cni_fail(e, CNI_ERR_INVALID_CONFIG, "invalid network config", "%s", err);
+	/* The kernel disables IPv6 on a link whose MTU is below 1280. */
+	for (int i = 0; i < nc->ipam.nsets && nc->mtu && nc->mtu < 1280; i++)
+		if (nc->ipam.sets[i].n && nc->ipam.sets[i].r[0].subnet.ip.family == AF_INET6)
+			return cni_fail(e, CNI_ERR_INVALID_CONFIG, "invalid network config",
+					"\"mtu\" %d is below 1280, the IPv6 minimum, and range "
+					"set %d is IPv6", nc->mtu, i);
 	return 0;
 }
 
@@ -135,6 +141,7 @@ int netconf_parse(const char *buf, size_t len, enum cni_cmd cmd, struct netconf 
 	struct json_tokener *tok;
 	struct json_object *root;
 	enum json_tokener_error jerr;
+	size_t off;
 
 	memset(nc, 0, sizeof(*nc));
 	nc->raw = buf;
@@ -144,23 +151,23 @@ int netconf_parse(const char *buf, size_t len, enum cni_cmd cmd, struct netconf 
 		return cni_fail(e, CNI_ERR_INTERNAL, "out of memory", "json_tokener_new");
 	root = json_tokener_parse_ex(tok, buf, (int)len);
 	jerr = json_tokener_get_error(tok);
-	if (root && jerr == json_tokener_success && tok->char_offset < (int)len) {
-		/* Only whitespace may follow the object. */
-		for (size_t i = tok->char_offset; i < len; i++)
-			if (!strchr(" \t\r\n", buf[i]))
-				jerr = json_tokener_error_parse_unexpected;
+	off = tok->char_offset;
+	if (jerr == json_tokener_continue && len) {
+		/* The end of input completes a top-level scalar ("5", "null"). */
+		root = json_tokener_parse_ex(tok, "", 1);
+		jerr = json_tokener_get_error(tok);
 	}
-	if (!root || jerr != json_tokener_success) {
-		size_t off = tok->char_offset;
-
-		json_tokener_free(tok);
+	/* Only whitespace may follow the value. */
+	for (size_t i = off; jerr == json_tokener_success && i < len; i++)
+		if (!buf[i] || !strchr(" \t\r\n", buf[i]))
+			jerr = json_tokener_error_parse_unexpected;
+	json_tokener_free(tok);
+	if (jerr != json_tokener_success) {
 		json_object_put(root);
 		return cni_fail(e, CNI_ERR_DECODE, "failed to decode network config",
 				"invalid JSON at byte %zu: %s", off,
-				len ? json_tokener_error_desc(jerr ? jerr : json_tokener_error_parse_eof)
-				    : "empty input");
+				len ? json_tokener_error_desc(jerr) : "empty input");
 	}
-	json_tokener_free(tok);
 	nc->root = root;
 	if (!json_object_is_type(root, json_type_object))
 		return cni_fail(e, CNI_ERR_DECODE, "failed to decode network config",
@@ -189,9 +196,11 @@ int netconf_parse(const char *buf, size_t len, enum cni_cmd cmd, struct netconf 
 		     XDP_DEFAULT_ENDPOINT_DIR, e))
 		return e->code;
 	/* host veth = prefix + 11 hex digits, and IFNAMSIZ leaves 15 bytes. */
-	if (!nc->host_prefix[0] || strlen(nc->host_prefix) > 4 || strchr(nc->host_prefix, '/'))
+	if (!nc->host_prefix[0] || strlen(nc->host_prefix) > 4 ||
+	    strpbrk(nc->host_prefix, "/: \t\n\v\f\r"))
 		return cni_fail(e, CNI_ERR_INVALID_CONFIG, "invalid network config",
-				"\"hostVethPrefix\" \"%s\" must be 1-4 characters",
+				"\"hostVethPrefix\" \"%s\" must be 1-4 characters without "
+				"'/', ':' or spaces",
 				nc->host_prefix);
 	if (nc->endpoint_dir[0] != '/')
 		return cni_fail(e, CNI_ERR_INVALID_CONFIG, "invalid network config",

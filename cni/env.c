@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 const char *const cni_supported_versions[] = { "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0", NULL };
 
@@ -28,7 +29,9 @@ int cni_version_parse(const char *s)
 	unsigned a, b, c;
 	char tail;
 
-	if (!s || sscanf(s, "%u.%u.%u%c", &a, &b, &c, &tail) != 3 || a > 99 || b > 99 || c > 99)
+	/* Digits and dots only: sscanf alone would take " 1.+0.0". */
+	if (!s || !isdigit((unsigned char)s[0]) || s[strspn(s, "0123456789.")] ||
+	    sscanf(s, "%u.%u.%u%c", &a, &b, &c, &tail) != 3 || a > 99 || b > 99 || c > 99)
 		return -1;
 	return CNI_V(a, b, c);
 }
@@ -89,8 +92,7 @@ static int copy_arg(char *dst, size_t len, const char *v, size_t vlen, const cha
 static int parse_cni_args(struct cni_env *env, struct cni_err *e)
 {
 	const char *p = env->args, *end;
-	bool ignore_unknown = env->args && (strstr(env->args, "IgnoreUnknown=1") ||
-					   strstr(env->args, "IgnoreUnknown=true"));
+	bool ignore_unknown = false;
 	char unknown[128] = "";
 
 	if (!p)
@@ -120,8 +122,11 @@ static int parse_cni_args(struct cni_env *env, struct cni_err *e)
 			if (copy_arg(env->pod_uid, sizeof(env->pod_uid), eq + 1, end - eq - 1,
 				     "K8S_POD_UID", e))
 				return e->code;
-		} else if (!KEY_IS("IgnoreUnknown") && !KEY_IS("K8S_POD_INFRA_CONTAINER_ID") &&
-			   !unknown[0]) {
+		} else if (KEY_IS("IgnoreUnknown")) {
+			/* A bool as libcni reads it: "1" or "true" in any case. */
+			ignore_unknown = (end - eq == 2 && eq[1] == '1') ||
+					 (end - eq == 5 && !strncasecmp(eq + 1, "true", 4));
+		} else if (!KEY_IS("K8S_POD_INFRA_CONTAINER_ID") && !unknown[0]) {
 			snprintf(unknown, sizeof(unknown), "%.*s", (int)klen, p);
 		}
 #undef KEY_IS

@@ -104,7 +104,7 @@ static int parse_ifaces(struct json_object *arr, struct cni_result *r, struct cn
 	if (n > XDP_MAX_IFS)
 		n = XDP_MAX_IFS; /* later plugins may add interfaces; we check ours */
 	for (size_t i = 0; i < n; i++) {
-		struct json_object *it = json_object_array_get_idx(arr, i);
+		struct json_object *it = json_object_array_get_idx(arr, i), *mtu;
 		struct cni_iface *f = &r->ifs[r->nifs];
 		const char *name = member_str(it, "name"), *mac = member_str(it, "mac");
 		const char *sb = member_str(it, "sandbox");
@@ -117,6 +117,9 @@ static int parse_ifaces(struct json_object *arr, struct cni_result *r, struct cn
 					 mac);
 		if (sb)
 			snprintf(f->sandbox, sizeof(f->sandbox), "%s", sb);
+		if (json_object_object_get_ex(it, "mtu", &mtu) &&
+		    json_object_is_type(mtu, json_type_int))
+			f->mtu = json_object_get_int(mtu); /* 1.1.0 */
 		r->nifs++;
 	}
 	return 0;
@@ -185,7 +188,8 @@ int cni_result_parse(struct json_object *o, struct cni_result *r, struct cni_err
 	if (parse_ifaces(ifs, r, e) || parse_ips(ips, r, e) || parse_routes(routes, r, e))
 		return e->code;
 	for (int i = 0; i < r->nips; i++)
-		if (r->ips[i].iface >= r->nifs && ifs && json_object_array_length(ifs) <= XDP_MAX_IFS)
+		if (r->ips[i].iface >= r->nifs &&
+		    (!ifs || json_object_array_length(ifs) <= XDP_MAX_IFS))
 			return PREV_FAIL(e, "prevResult.ips[%d].interface %d is out of range", i,
 					 r->ips[i].iface);
 	return 0;
