@@ -165,9 +165,27 @@ static int setup_pod_sysctls(struct attach *a, const struct cni_env *env, bool v
 	return e->code;
 }
 
+/* A pod route goes into the attachment's own table (replacing), and into
+ * the main table unless another interface of the pod already owns it there. */
+static int pod_route_add(struct attach *a, uint32_t table, const struct ipnet *dst,
+			 const struct ipaddr *gw, int scope)
+{
+	/* onlink: the gateway is on this link by construction, and the main
+	 * table's route to it may belong to another interface. */
+	unsigned int onlink = gw ? NL_ROUTE_ONLINK : 0;
+	int err = nl_route_add_in(&a->pod, table, onlink, a->pl.ifindex, dst, gw, scope, 0);
+
+	if (err)
+		return err;
+	err = nl_route_add_in(&a->pod, RT_TABLE_MAIN, NL_ROUTE_EXCL | onlink, a->pl.ifindex, dst,
+			      gw, scope, 0);
+	return err == -EEXIST ? 0 : err;
+}
+
 static int setup_pod(struct attach *a, const struct cni_env *env, const struct ipnet *ips,
 		     int nips, const struct cni_route *routes, int nroutes, struct cni_err *e)
 {
+	uint32_t table = endpoint_pod_table(env->ifname);
 	struct ipaddr gw;
 	struct ipnet gw32;
 	int err, ifindex = a->pl.ifindex;
@@ -181,6 +199,9 @@ static int setup_pod(struct attach *a, const struct cni_env *env, const struct i
 		err = nl_addr_add(&a->pod, ifindex, &ips[i], RT_SCOPE_UNIVERSE, IFA_F_NODAD);
 		if (err)
 			return NL_FAIL(e, "add pod address", err);
+		err = nl_rule_add(&a->pod, &ips[i], table, XDP_POD_RULE_PRIO);
+		if (err)
+			return NL_FAIL(e, "add pod source rule", err);
 	}
 	for (int fam = AF_INET; fam <= AF_INET6; fam += AF_INET6 - AF_INET) {
 		if (!has_family(ips, nips, fam))
@@ -189,7 +210,7 @@ static int setup_pod(struct attach *a, const struct cni_env *env, const struct i
 		if (fam == AF_INET) {
 			/* The gateway is not in the pod's /32: reach it on-link. */
 			gw32 = (struct ipnet){ .ip = gw, .prefix = 32 };
-			err = nl_route_add(&a->pod, ifindex, &gw32, NULL, RT_SCOPE_LINK, 0);
+			err = pod_route_add(a, table, &gw32, NULL, RT_SCOPE_LINK);
 			if (err)
 				return NL_FAIL(e, "add pod gateway route", err);
 		}
@@ -199,7 +220,7 @@ static int setup_pod(struct attach *a, const struct cni_env *env, const struct i
 	}
 	for (int i = 0; i < nroutes; i++) {
 		attach_gateway(routes[i].dst.ip.family, &gw);
-		err = nl_route_add(&a->pod, ifindex, &routes[i].dst, &gw, RT_SCOPE_UNIVERSE, 0);
+		err = pod_route_add(a, table, &routes[i].dst, &gw, RT_SCOPE_UNIVERSE);
 		if (err)
 			return NL_FAIL(e, "add pod route", err);
 	}
@@ -352,6 +373,47 @@ static int check_links(struct attach *a, const struct cni_env *env, const struct
 	return 0;
 }
 
+/* Every prevResult route must be in the pod's main table (on any of its
+ * interfaces: the first attachment owns the main table's routes, and later
+ * chained plugins may add their own). */
+static int check_pod_route(struct attach *a, const struct cni_route *rt, struct cni_err *e)
+{
+	struct nl_route routes[256];
+	char buf[CIDR_STRLEN];
+	int nr = nl_route_list(&a->pod, rt->dst.ip.family, routes, 256);
+
+	if (nr < 0)
+		return NL_FAIL(e, "list pod routes", nr);
+	if (!route_present(routes, nr, &rt->dst, rt->has_gw ? &rt->gw : NULL, 0))
+		return DRIFT(e, "pod route %s is missing", ipnet_fmt(&rt->dst, buf));
+	return 0;
+}
+
+/* The attachment's own table must route each family it has addresses of
+ * through its own interface, or its source addresses leave by another one. */
+static int check_pod_table(struct attach *a, const struct cni_result *prev, int idx,
+			   struct cni_err *e)
+{
+	uint32_t table = endpoint_pod_table(prev->ifs[idx].name);
+	struct nl_route routes[256];
+
+	for (int i = 0; i < prev->nips; i++) {
+		int fam = prev->ips[i].addr.ip.family, nr, j;
+
+		if (prev->ips[i].iface != idx)
+			continue;
+		nr = nl_route_list_in(&a->pod, table, fam, routes, 256);
+		if (nr < 0)
+			return NL_FAIL(e, "list pod routes", nr);
+		for (j = 0; j < nr && routes[j].ifindex != a->pl.ifindex; j++)
+			;
+		if (j == nr)
+			return DRIFT(e, "pod routing table %u has no IPv%c route via %s", table,
+				     fam == AF_INET ? '4' : '6', prev->ifs[idx].name);
+	}
+	return 0;
+}
+
 static int check_addrs_routes(struct attach *a, const struct cni_result *prev, int idx,
 			      struct cni_err *e)
 {
@@ -379,16 +441,10 @@ static int check_addrs_routes(struct attach *a, const struct cni_result *prev, i
 			return DRIFT(e, "node route %s dev %s is missing", ipnet_fmt(&host, buf),
 				     a->host_name);
 	}
-	for (int i = 0; i < prev->nroutes; i++) {
-		const struct cni_route *rt = &prev->routes[i];
-
-		nr = nl_route_list(&a->pod, rt->dst.ip.family, routes, 256);
-		if (nr < 0)
-			return NL_FAIL(e, "list pod routes", nr);
-		if (!route_present(routes, nr, &rt->dst, rt->has_gw ? &rt->gw : NULL, 0))
-			return DRIFT(e, "pod route %s is missing", ipnet_fmt(&rt->dst, buf));
-	}
-	return 0;
+	for (int i = 0; i < prev->nroutes; i++)
+		if (check_pod_route(a, &prev->routes[i], e))
+			return e->code;
+	return check_pod_table(a, prev, idx, e);
 }
 
 int attach_check(struct attach *a, const struct cni_env *env, const struct cni_result *prev,
@@ -404,6 +460,36 @@ int attach_check(struct attach *a, const struct cni_env *env, const struct cni_r
 	if (check_links(a, env, &prev->ifs[idx], e))
 		return e->code;
 	return check_addrs_routes(a, prev, idx, e);
+}
+
+int attach_remove_pod_rules(const char *netns, const char *ifname)
+{
+	uint32_t table = endpoint_pod_table(ifname);
+	int self, pod, err;
+	struct nl nl;
+
+	if (!netns)
+		return 0;
+	pod = netns_open(netns);
+	if (pod < 0)
+		return pod == -ENOENT || pod == -EINVAL ? 0 : pod;
+	self = netns_self();
+	err = self < 0 ? self : netns_enter(pod);
+	if (!err) {
+		err = nl_open(&nl);
+		netns_enter(self);
+	}
+	if (!err) {
+		int n4 = nl_rule_del_table(&nl, AF_INET, table);
+		int n6 = nl_rule_del_table(&nl, AF_INET6, table);
+
+		err = n4 < 0 ? n4 : n6 < 0 && n6 != -EAFNOSUPPORT ? n6 : 0;
+		nl_close(&nl);
+	}
+	if (self >= 0)
+		close(self);
+	close(pod);
+	return err;
 }
 
 int attach_remove_host(const char *host_name)

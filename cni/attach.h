@@ -5,6 +5,7 @@
  *     169.254.1.1/32, fe80::1/64          IP/32, IP/128
  *     route IP/32 dev <host veth>         default via 169.254.1.1 / fe80::1
  *     neigh IP -> pod MAC (permanent)     neigh gateway -> host MAC (permanent)
+ *                                         from IP lookup <table of CNI_IFNAME>
  *
  * Both ends' neighbours are static so neither side waits on ARP/NDP; the
  * gateway is also a real address of the host veth, so a pod that flushes its
@@ -44,6 +45,10 @@ int attach_check(struct attach *a, const struct cni_env *env, const struct cni_r
 /* Delete the host veth (and with it the pod end) in the current netns.
  * 0 also when it is already gone. */
 int attach_remove_host(const char *host_name);
+
+/* Delete the pod's source rules for ifname (best effort: 0 when the netns
+ * is gone). The routes go with the link. */
+int attach_remove_pod_rules(const char *netns, const char *ifname);
 
 /* The gateway the pod routes through, per family. */
 void attach_gateway(int family, struct ipaddr *gw);

@@ -209,17 +209,20 @@ int cmd_del(const struct cni_env *env, struct netconf *nc, struct cni_err *e)
 	/* Everything is found from (containerID, ifname): no netns, no prevResult
 	 * and no record needed, so DEL also undoes an ADD killed midway. */
 	endpoint_host_ifname(nc->host_prefix, env->container_id, env->ifname, host_name);
+	err = attach_remove_pod_rules(env->netns, env->ifname);
+	if (err)
+		log_warn("DEL: cannot remove pod source rules", strerror(-err));
 	err = attach_remove_host(host_name);
 	if (err)
 		return cni_fail(e, CNI_ERR_INTERNAL, "cannot delete host veth", "%s: %s", host_name,
 				strerror(-err));
-	if (ipam_release_any(env, nc, e))
-		return e->code;
+	/* The record goes before the addresses: a delegated IPAM that fails
+	 * must not leave the agent an endpoint whose veth is gone. */
 	err = endpoint_remove(nc->endpoint_dir, env->container_id, env->ifname);
 	if (err)
 		return cni_fail(e, CNI_ERR_INTERNAL, "cannot remove endpoint record", "%s",
 				strerror(-err));
-	return 0;
+	return ipam_release_any(env, nc, e);
 }
 
 static int check_ipam(const struct cni_env *env, const struct netconf *nc,
@@ -396,6 +399,8 @@ int cmd_status(const struct cni_env *env, struct netconf *nc, struct cni_err *e)
 	if (!nc->ipam_builtin)
 		return delegate_exec(nc->ipam_type, "STATUS", env, nc->raw, nc->raw_len, NULL, e);
 	err = ipam_open(&nc->ipam, &st, nc->lock_timeout_ms);
+	if (err == -EAGAIN) /* busy, not broken */
+		return ipam_open_err(err, e);
 	if (err)
 		return cni_fail(e, CNI_ERR_NOT_AVAILABLE, "IPAM store unusable", "%s: %s",
 				nc->ipam.data_dir, strerror(-err));

@@ -50,6 +50,8 @@ bool cni_version_supported(int v);
 
 enum cni_cmd { CMD_NONE, CMD_ADD, CMD_DEL, CMD_CHECK, CMD_VERSION, CMD_GC, CMD_STATUS };
 
+#define CNI_MAX_ID_LEN 200
+
 struct cni_env {
 	enum cni_cmd cmd;
 	const char *command;

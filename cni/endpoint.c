@@ -31,6 +31,11 @@ void endpoint_host_ifname(const char *prefix, const char *id, const char *ifname
 		 (unsigned long long)(fnv1a(id, ifname, 0) & 0xfffffffffffULL));
 }
 
+uint32_t endpoint_pod_table(const char *ifname)
+{
+	return XDP_POD_TABLE_BASE | (uint32_t)(fnv1a("", ifname, 3) & 0xffff);
+}
+
 static void mac_from(uint64_t h, uint8_t mac[6])
 {
 	for (int i = 0; i < 6; i++)

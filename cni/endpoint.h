@@ -34,6 +34,13 @@ void endpoint_host_ifname(const char *prefix, const char *id, const char *ifname
 /* Locally administered unicast MACs, stable per attachment. */
 void endpoint_macs(const char *id, const char *ifname, uint8_t host_mac[6], uint8_t pod_mac[6]);
 
+/* The pod-side routing table of interface ifname: every attachment routes its
+ * own source addresses through its own table, so two attachments of one pod
+ * do not take each other's routes. */
+#define XDP_POD_TABLE_BASE 0x78640000u
+#define XDP_POD_RULE_PRIO  1000u
+uint32_t endpoint_pod_table(const char *ifname);
+
 /* Write atomically (temp file + rename); 0 or -errno. */
 int endpoint_write(const char *dir, const struct endpoint *ep);
 /* 0 (also when absent) or -errno. */

@@ -165,7 +165,7 @@ int cni_env_load(struct cni_env *env, struct cni_err *e)
 			env->cmd = commands[i].cmd;
 	if (env->cmd == CMD_NONE)
 		return cni_fail(e, CNI_ERR_INVALID_ENV, "unknown CNI_COMMAND",
-				"unknown CNI_COMMAND: %s", env->command);
+				"%s is not one of ADD, DEL, CHECK, GC, STATUS, VERSION", env->command);
 
 	switch (env->cmd) {
 	case CMD_ADD:
@@ -198,6 +198,12 @@ int cni_env_load(struct cni_env *env, struct cni_err *e)
 		return cni_fail(e, CNI_ERR_INVALID_ENV, "invalid CNI_CONTAINERID",
 				"CNI_CONTAINERID \"%s\" must match ^[a-zA-Z0-9][a-zA-Z0-9_.\\-]*$",
 				env->container_id);
+	/* State files are named "<id>:<ifname>.json.tmp": keep them under
+	 * NAME_MAX. DEL stays lenient: nothing can exist for such an ID. */
+	if (env->container_id && env->cmd != CMD_DEL && strlen(env->container_id) > CNI_MAX_ID_LEN)
+		return cni_fail(e, CNI_ERR_INVALID_ENV, "invalid CNI_CONTAINERID",
+				"CNI_CONTAINERID is %zu bytes, at most %d are supported",
+				strlen(env->container_id), CNI_MAX_ID_LEN);
 	if (env->ifname && !valid_ifname(env->ifname))
 		return cni_fail(e, CNI_ERR_INVALID_ENV, "invalid CNI_IFNAME",
 				"CNI_IFNAME \"%s\" must be 1-15 bytes without '/', ':' or spaces",

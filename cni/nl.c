@@ -11,6 +11,7 @@
 
 #include <libmnl/libmnl.h>
 #include <linux/if_ether.h>
+#include <linux/fib_rules.h>
 #include <linux/if_link.h>
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
@@ -425,16 +426,19 @@ int nl_addr_list(struct nl *nl, int ifindex, int family, struct ipnet *out, int 
 
 /* ---- routes ------------------------------------------------------------- */
 
-/* rtmsg in the main table, plus RTA_DST (none for a default route) and RTA_OIF. */
+/* rtmsg in table, plus RTA_DST (none for a default route) and RTA_OIF. */
 static struct nlmsghdr *route_msg(struct nl_req *req, uint16_t type, uint16_t flags, int ifindex,
-				  const struct ipnet *dst, int protocol, int scope, int rtype)
+				  const struct ipnet *dst, int protocol, int scope, int rtype,
+				  uint32_t table)
 {
 	struct nlmsghdr *nlh = nl_msg(req, type, flags);
 	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
 
 	rtm->rtm_family = dst->ip.family;
 	rtm->rtm_dst_len = dst->prefix;
-	rtm->rtm_table = RT_TABLE_MAIN;
+	/* rtm_table is a u8; RTA_TABLE carries the full id. */
+	rtm->rtm_table = table < 256 ? table : RT_TABLE_UNSPEC;
+	mnl_attr_put_u32(nlh, RTA_TABLE, table);
 	rtm->rtm_protocol = protocol;
 	rtm->rtm_scope = scope;
 	rtm->rtm_type = rtype;
@@ -448,6 +452,12 @@ static struct nlmsghdr *route_msg(struct nl_req *req, uint16_t type, uint16_t fl
 int nl_route_add(struct nl *nl, int ifindex, const struct ipnet *dst, const struct ipaddr *gw,
 		 int scope, int mtu)
 {
+	return nl_route_add_in(nl, RT_TABLE_MAIN, 0, ifindex, dst, gw, scope, mtu);
+}
+
+int nl_route_add_in(struct nl *nl, uint32_t table, unsigned int flags, int ifindex,
+		    const struct ipnet *dst, const struct ipaddr *gw, int scope, int mtu)
+{
 	struct nl_req req;
 	struct nlmsghdr *nlh;
 	struct nlattr *mx;
@@ -456,8 +466,11 @@ int nl_route_add(struct nl *nl, int ifindex, const struct ipnet *dst, const stru
 		return -EAFNOSUPPORT;
 	if (gw && gw->family != dst->ip.family)
 		return -EINVAL;
-	nlh = route_msg(&req, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, ifindex, dst,
-			RTPROT_BOOT, scope, RTN_UNICAST);
+	nlh = route_msg(&req, RTM_NEWROUTE,
+			NLM_F_CREATE | (flags & NL_ROUTE_EXCL ? NLM_F_EXCL : NLM_F_REPLACE), ifindex,
+			dst, RTPROT_BOOT, scope, RTN_UNICAST, table);
+	if (flags & NL_ROUTE_ONLINK)
+		((struct rtmsg *)mnl_nlmsg_get_payload(nlh))->rtm_flags |= RTNH_F_ONLINK;
 	/* Always with RTA_OIF: an IPv6 link-local gateway (fe80::1) means
 	 * nothing without the device. */
 	if (gw)
@@ -479,11 +492,12 @@ int nl_route_del(struct nl *nl, int ifindex, const struct ipnet *dst)
 		return -EAFNOSUPPORT;
 	/* Unspecified protocol and type, and scope NOWHERE, match any route. */
 	nlh = route_msg(&req, RTM_DELROUTE, 0, ifindex, dst, RTPROT_UNSPEC, RT_SCOPE_NOWHERE,
-			RTN_UNSPEC);
+			RTN_UNSPEC, RT_TABLE_MAIN);
 	return nl_request(nl, nlh, NULL, NULL);
 }
 
 struct route_list {
+	uint32_t table;
 	int family;
 	struct nl_route *out;
 	int max;
@@ -507,7 +521,7 @@ static int route_cb(const struct nlmsghdr *nlh, void *data)
 	nl_parse(nlh, sizeof(*rtm), tb, RTA_MAX);
 	/* rtm_table is a u8: ids above 255 are only in RTA_TABLE. */
 	table = tb[RTA_TABLE] ? attr_u32(tb[RTA_TABLE]) : rtm->rtm_table;
-	if (table != RT_TABLE_MAIN)
+	if (table != l->table)
 		return MNL_CB_OK;
 
 	r = &l->out[l->n++];
@@ -526,8 +540,13 @@ static int route_cb(const struct nlmsghdr *nlh, void *data)
 
 int nl_route_list(struct nl *nl, int family, struct nl_route *out, int max)
 {
+	return nl_route_list_in(nl, RT_TABLE_MAIN, family, out, max);
+}
+
+int nl_route_list_in(struct nl *nl, uint32_t table, int family, struct nl_route *out, int max)
+{
 	struct nl_req req;
-	struct route_list l = { family, out, max, 0 };
+	struct route_list l = { table, family, out, max, 0 };
 	struct nlmsghdr *nlh;
 	struct rtmsg *rtm;
 	int err;
@@ -539,6 +558,59 @@ int nl_route_list(struct nl *nl, int family, struct nl_route *out, int max)
 	rtm->rtm_family = family;
 	err = nl_dump(nl, nlh, route_cb, &l);
 	return err ? err : l.n;
+}
+
+/* ---- policy rules ------------------------------------------------------- */
+
+static struct nlmsghdr *rule_msg(struct nl_req *req, uint16_t type, uint16_t flags, int family,
+				 uint32_t table)
+{
+	struct nlmsghdr *nlh = nl_msg(req, type, flags);
+	struct fib_rule_hdr *frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
+
+	frh->family = family;
+	frh->action = FR_ACT_TO_TBL;
+	frh->table = table < 256 ? table : RT_TABLE_UNSPEC;
+	mnl_attr_put_u32(nlh, FRA_TABLE, table);
+	return nlh;
+}
+
+int nl_rule_add(struct nl *nl, const struct ipnet *src, uint32_t table, uint32_t prio)
+{
+	struct nl_req req;
+	struct nlmsghdr *nlh;
+	struct fib_rule_hdr *frh;
+	int err;
+
+	if (!family_ok(src->ip.family))
+		return -EAFNOSUPPORT;
+	/* EXCL makes an identical rule an error instead of a duplicate. */
+	nlh = rule_msg(&req, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, src->ip.family, table);
+	frh = mnl_nlmsg_get_payload(nlh);
+	frh->src_len = src->prefix;
+	mnl_attr_put(nlh, FRA_SRC, ipaddr_len(&src->ip), src->ip.b);
+	mnl_attr_put_u32(nlh, FRA_PRIORITY, prio);
+	err = nl_request(nl, nlh, NULL, NULL);
+	return err == -EEXIST ? 0 : err;
+}
+
+/* The kernel deletes the first rule matching the attributes given, so one
+ * table-only request per rule, until none is left. */
+#define NL_RULE_DEL_MAX 64
+
+int nl_rule_del_table(struct nl *nl, int family, uint32_t table)
+{
+	struct nl_req req;
+	int n, err = 0;
+
+	if (!family_ok(family))
+		return -EAFNOSUPPORT;
+	for (n = 0; n < NL_RULE_DEL_MAX; n++) {
+		err = nl_request(nl, rule_msg(&req, RTM_DELRULE, 0, family, table), NULL, NULL);
+		if (err)
+			break;
+	}
+	return err == -ENOENT || !err ? n : err;
 }
 
 /* ---- neighbours --------------------------------------------------------- */

@@ -61,6 +61,21 @@ int nl_addr_list(struct nl *nl, int ifindex, int family, struct ipnet *out, int 
 /* Add or replace a route in the main table. gw may be NULL; mtu 0 = unset. */
 int nl_route_add(struct nl *nl, int ifindex, const struct ipnet *dst, const struct ipaddr *gw,
 		 int scope, int mtu);
+
+#define NL_ROUTE_EXCL   1u /* create only: -EEXIST if the table has a route for dst */
+#define NL_ROUTE_ONLINK 2u /* the gateway is on the link whatever the table says */
+
+/* The same in any table (ids above 255 included), with NL_ROUTE_* flags. */
+int nl_route_add_in(struct nl *nl, uint32_t table, unsigned int flags, int ifindex,
+		    const struct ipnet *dst, const struct ipaddr *gw, int scope, int mtu);
+/* Unicast routes of family in table; returns count or -errno. */
+int nl_route_list_in(struct nl *nl, uint32_t table, int family, struct nl_route *out, int max);
+
+/* Policy rule "from src lookup table" at priority prio; 0 also when the same
+ * rule exists already. */
+int nl_rule_add(struct nl *nl, const struct ipnet *src, uint32_t table, uint32_t prio);
+/* Delete every rule of family that looks up table; returns how many. */
+int nl_rule_del_table(struct nl *nl, int family, uint32_t table);
 int nl_route_del(struct nl *nl, int ifindex, const struct ipnet *dst);    /* -ESRCH if absent */
 /* Main-table unicast routes of family; returns count or -errno. */
 int nl_route_list(struct nl *nl, int family, struct nl_route *out, int max);

@@ -72,6 +72,15 @@ def test_pod_default_route_deleted(attached, node):
     assert_drift(check(node, conf, res, pod), "0.0.0.0/0")
 
 
+def test_pod_source_table_route_deleted(attached, node):
+    """The attachment's own table (source routing) is part of what ADD set up."""
+    pod, conf, res = attached
+    table = [l.split()[-1] for l in node.in_pod(pod, "ip", "rule").stdout.splitlines()
+             if "lookup" in l and "from 10." in l][0]
+    node.in_pod(pod, "ip", "route", "flush", "table", table)
+    assert_drift(check(node, conf, res, pod), "table")
+
+
 def test_pod_v6_default_route_deleted(attached, node):
     pod, conf, res = attached
     node.in_pod(pod, "ip", "-6", "route", "del", "default")

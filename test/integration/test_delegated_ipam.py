@@ -150,3 +150,19 @@ def test_gc_continues_past_delegate_error(node):
     assert node.endpoint_records() == ["a:eth0.json"]
     assert node.ping("169.254.1.1", a)
     assert rb["interfaces"][0]["name"] not in node.links()
+
+
+def test_del_with_failing_delegate_still_removes_veth_and_record(node):
+    """The IPAM error is reported (the runtime retries DEL), but the agent is
+    not left with an endpoint whose veth is gone."""
+    pod = node.pod("a")
+    conf = hl_conf(node)
+    node.add(conf, "c1", pod)
+    blocker = os.path.join(node.dir, "file")
+    open(blocker, "w").close()
+    broken = dict(conf, ipam=dict(conf["ipam"], dataDir=os.path.join(blocker, "hl")))
+    r = node.cni("DEL", broken, "c1", pod)
+    assert r.rc == 1 and "host-local" in r.text, r
+    assert node.host_veths() == [] and node.endpoint_records() == []
+    node.delete(conf, "c1", pod)  # the retry with a working IPAM releases the address
+    assert hl_files(node) == []

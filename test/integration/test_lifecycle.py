@@ -140,8 +140,6 @@ def test_same_container_other_ifname(node):
     node.assert_clean()
 
 
-@pytest.mark.xfail(strict=True, reason="plugin bug: the second interface's ADD replaces the "
-                   "pod's 169.254.1.1 and default routes (NLM_F_REPLACE), so eth0 loses them")
 def test_second_interface_keeps_first_interfaces_routes(node):
     pod, other = node.pod("a"), node.pod("b")
     conf = node.conf()
@@ -151,6 +149,32 @@ def test_second_interface_keeps_first_interfaces_routes(node):
     node.delete(conf, "c1", pod, "eth1")
     assert "default via 169.254.1.1 dev eth0" in node.in_pod(pod, "ip", "route").stdout
     assert node.ping(ip_of(r0), other)
+
+
+def test_second_interface_uses_its_own_routes(node):
+    """Each attachment routes its own source addresses through its own table:
+    traffic from eth1's address leaves by eth1 (strict rp_filter on the host
+    veths would drop it on eth0's), and DEL of eth1 removes its rule."""
+    pod, other = node.pod("a"), node.pod("b")
+    conf = node.dual_conf()
+    node.add(conf, "c1", pod, "eth0")
+    ro = node.add(conf, "o", other)
+    r1 = node.add(conf, "c1", pod, "eth1")
+    for fam in (4, 6):
+        src = ip_of(r1, fam)
+        ping = ["ping", "-c1", "-W2", "-I", src, ip_of(ro, fam)]
+        if fam == 6:
+            ping.insert(1, "-6")
+        assert node.in_pod(pod, *ping, check=False).returncode == 0, (fam, src)
+    rules = node.in_pod(pod, "ip", "rule").stdout + node.in_pod(pod, "ip", "-6", "rule").stdout
+    assert ip_of(r1, 4) in rules and ip_of(r1, 6) in rules
+    node.delete(conf, "c1", pod, "eth1")
+    rules = node.in_pod(pod, "ip", "rule").stdout + node.in_pod(pod, "ip", "-6", "rule").stdout
+    assert ip_of(r1, 4) not in rules and ip_of(r1, 6) not in rules
+    node.delete(conf, "c1", pod, "eth0")
+    node.delete(conf, "o", other)
+    rules = node.in_pod(pod, "ip", "rule").stdout
+    assert "lookup" in rules and "from 10." not in rules
 
 
 def test_add_with_foreign_interface_in_pod(node):
@@ -302,12 +326,16 @@ def test_ipam_lock_timeout_is_code_11(node):
 
 
 def test_container_id_too_long_for_state_files(node):
-    """No length limit in the spec; past the file-name limit ADD fails
-    cleanly, and DEL of such an ID (nothing could be stored) succeeds."""
+    """No length limit in the spec; past what state file names can hold ADD
+    is refused up front (4), and DEL of such an ID (nothing stored) succeeds."""
     pod = node.pod("a")
-    cid = "a" * 250
+    longest = "b" * 200
+    node.add(node.conf(), longest, pod)
+    node.delete(node.conf(), longest, pod)
+    cid = "a" * 201
     r = node.cni("ADD", node.conf(), cid, pod)
-    assert r.rc == 1 and r.code == 999, r
+    assert r.rc == 1 and r.code == 4, r
+    assert "CNI_CONTAINERID" in r.text and "200" in r.text, r
     node.assert_clean()
     node.delete(node.conf(), cid, pod)
 

@@ -67,3 +67,18 @@ def test_status_needs_only_command_and_path(node):
     """STATUS takes no container ID, netns or ifname."""
     r = node.cni("STATUS", node.conf(), cid=None, netns=None, ifname=None)
     assert r.rc == 0, r
+
+
+def test_lock_busy_is_try_again(node):
+    """A store held by a stuck ADD is busy, not broken: 11, not 50."""
+    import fcntl
+    conf = node.conf(lockTimeoutMs=200)
+    os.makedirs(node.store_dir())
+    fd = os.open(os.path.join(node.store_dir(), "lock"), os.O_CREAT | os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        r = status(node, conf)
+        assert r.rc == 1 and r.code == 11, r
+    finally:
+        os.close(fd)
+    assert status(node, conf).rc == 0

@@ -487,6 +487,52 @@ static void test_route_del(void **state)
 	assert_int_equal(nl_route_del(&pod_nl, p->pod.ifindex, &v6), -ESRCH);
 }
 
+/* Routes in a numbered table, EXCL and onlink, as the per-attachment pod
+ * tables use them. */
+static void test_route_table(void **state)
+{
+	const struct pair *p = *state;
+	struct ipnet def4 = net("0.0.0.0/0"), def6 = net("::/0");
+	struct ipaddr gw4 = ip("169.254.1.1"), gw6 = ip("fe80::1");
+	struct nl_route list[MAX_LIST];
+	const uint32_t table = 0x78640001;
+	int n;
+
+	pair_up(p);
+	/* No route to 169.254.1.1 anywhere: only onlink makes it a valid gateway. */
+	assert_int_equal(nl_route_add_in(&pod_nl, table, 0, p->pod.ifindex, &def4, &gw4,
+					 RT_SCOPE_UNIVERSE, 0), -ENETUNREACH);
+	assert_int_equal(nl_route_add_in(&pod_nl, table, NL_ROUTE_ONLINK, p->pod.ifindex, &def4,
+					 &gw4, RT_SCOPE_UNIVERSE, 0), 0);
+	assert_int_equal(nl_route_add_in(&pod_nl, table, NL_ROUTE_ONLINK, p->pod.ifindex, &def6,
+					 &gw6, RT_SCOPE_UNIVERSE, 0), 0);
+	/* EXCL refuses a second route for the same destination. */
+	assert_int_equal(nl_route_add_in(&pod_nl, table, NL_ROUTE_EXCL | NL_ROUTE_ONLINK,
+					 p->pod.ifindex, &def4, &gw4, RT_SCOPE_UNIVERSE, 0), -EEXIST);
+	n = nl_route_list_in(&pod_nl, table, AF_INET, list, MAX_LIST);
+	assert_int_equal(n, 1);
+	assert_int_equal(list[0].ifindex, p->pod.ifindex);
+	assert_true(ipaddr_equal(&list[0].gw, &gw4));
+	assert_int_equal(nl_route_list_in(&pod_nl, table, AF_INET6, list, MAX_LIST), 1);
+	/* Nothing leaked into the main table. */
+	assert_int_equal(nl_route_list(&pod_nl, AF_INET, list, MAX_LIST), 0);
+}
+
+static void test_rules(void **state)
+{
+	struct ipnet src4 = net("10.1.9.9/32"), src6 = net("fd00:9::9/128");
+	const uint32_t table = 0x78640002;
+
+	(void)state;
+	assert_int_equal(nl_rule_add(&pod_nl, &src4, table, 1000), 0);
+	assert_int_equal(nl_rule_add(&pod_nl, &src4, table, 1000), 0); /* identical: no copy */
+	assert_int_equal(nl_rule_add(&pod_nl, &src6, table, 1000), 0);
+	assert_int_equal(nl_rule_del_table(&pod_nl, AF_INET, table), 1);
+	assert_int_equal(nl_rule_del_table(&pod_nl, AF_INET, table), 0);
+	assert_int_equal(nl_rule_del_table(&pod_nl, AF_INET6, table), 1);
+	assert_int_equal(nl_rule_del_table(&pod_nl, AF_INET6, table + 1), 0);
+}
+
 /* ---- neighbours --------------------------------------------------------- */
 
 static void check_neigh(int ifindex, const char *addr)
@@ -621,6 +667,8 @@ int main(void)
 		PAIR_TEST(test_routes),
 		PAIR_TEST(test_route_mtu),
 		PAIR_TEST(test_route_del),
+		PAIR_TEST(test_route_table),
+		PAIR_TEST(test_rules),
 		PAIR_TEST(test_neigh),
 		PAIR_TEST(test_link_del),
 		PAIR_TEST(test_sysctl),
