@@ -50,9 +50,9 @@ $(BIN)/xdpath: $(OBJ)/cni/main.o $(CNI_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(TESTDIR)/%: test/unit/%.c $(CNI_OBJS)
+$(TESTDIR)/%: test/unit/%.c $(CNI_OBJS) $(wildcard test/unit/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS) -lcmocka
 
 # libFuzzer target over the network-config parser (clang only).
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE \

@@ -7,23 +7,10 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "ipaddr.h"
 
-static struct ipaddr A(const char *s)
-{
-	struct ipaddr a;
-
-	assert_int_equal(ipaddr_parse(s, &a), 0);
-	return a;
-}
-
-static struct ipnet N(const char *s)
-{
-	struct ipnet n;
-
-	assert_int_equal(ipnet_parse(s, &n), 0);
-	return n;
-}
 
 static void assert_addr(const struct ipaddr *a, const char *want)
 {

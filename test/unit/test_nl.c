@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "testutil.h"
 #include <libmnl/libmnl.h>
 #include <linux/if_addr.h>
 #include <linux/neighbour.h>
@@ -48,21 +50,6 @@ struct pair {
 	struct nl_link pod;
 };
 
-static struct ipaddr ip(const char *s)
-{
-	struct ipaddr a;
-
-	assert_int_equal(ipaddr_parse(s, &a), 0);
-	return a;
-}
-
-static struct ipnet net(const char *s)
-{
-	struct ipnet n;
-
-	assert_int_equal(ipnet_parse(s, &n), 0);
-	return n;
-}
 
 static int report(const char *what, int err)
 {
@@ -185,7 +172,7 @@ static bool has_addr(const struct ipnet *list, int n, const struct ipnet *want)
 static int find_route(struct nl *nl, const char *cidr, struct nl_route *out)
 {
 	struct nl_route list[MAX_LIST];
-	struct ipnet dst = net(cidr);
+	struct ipnet dst = N(cidr);
 	int n, found = 0;
 
 	n = nl_route_list(nl, dst.ip.family, list, MAX_LIST);
@@ -360,7 +347,7 @@ static void test_link_del(void **state)
 static void test_addr(void **state)
 {
 	const struct pair *p = *state;
-	struct ipnet v4 = net("10.1.2.3/32"), v6 = net("fd00::3/128");
+	struct ipnet v4 = N("10.1.2.3/32"), v6 = N("fd00::3/128");
 	struct ipnet list[MAX_LIST];
 	int n;
 
@@ -390,7 +377,7 @@ static void test_addr(void **state)
 static void test_addr_noprefixroute(void **state)
 {
 	const struct pair *p = *state;
-	struct ipnet plain = net("10.1.4.4/24"), noprefix = net("10.1.3.3/24");
+	struct ipnet plain = N("10.1.4.4/24"), noprefix = N("10.1.3.3/24");
 	struct nl_route r;
 
 	pair_up(p);
@@ -407,9 +394,9 @@ static void test_addr_noprefixroute(void **state)
 static void test_routes(void **state)
 {
 	const struct pair *p = *state;
-	struct ipaddr gw4 = ip("169.254.1.1"), gw6 = ip("fe80::1");
-	struct ipnet gw4net = net("169.254.1.1/32"), def4 = net("0.0.0.0/0"), def6 = net("::/0");
-	struct ipnet pod = net("10.1.2.3/32");
+	struct ipaddr gw4 = A("169.254.1.1"), gw6 = A("fe80::1");
+	struct ipnet gw4net = N("169.254.1.1/32"), def4 = N("0.0.0.0/0"), def6 = N("::/0");
+	struct ipnet pod = N("10.1.2.3/32");
 	struct nl_route r;
 
 	pair_up(p);
@@ -453,7 +440,7 @@ static void test_routes(void **state)
 static void test_route_mtu(void **state)
 {
 	const struct pair *p = *state;
-	struct ipnet v4 = net("10.9.0.0/24"), v6 = net("fd00:9::/64");
+	struct ipnet v4 = N("10.9.0.0/24"), v6 = N("fd00:9::/64");
 	struct nl_route r;
 
 	pair_up(p);
@@ -469,7 +456,7 @@ static void test_route_mtu(void **state)
 static void test_route_del(void **state)
 {
 	const struct pair *p = *state;
-	struct ipnet v4 = net("10.9.1.0/24"), v6 = net("fd00:1::/64");
+	struct ipnet v4 = N("10.9.1.0/24"), v6 = N("fd00:1::/64");
 	struct nl_route r;
 
 	pair_up(p);
@@ -492,8 +479,8 @@ static void test_route_del(void **state)
 static void test_route_table(void **state)
 {
 	const struct pair *p = *state;
-	struct ipnet def4 = net("0.0.0.0/0"), def6 = net("::/0");
-	struct ipaddr gw4 = ip("169.254.1.1"), gw6 = ip("fe80::1");
+	struct ipnet def4 = N("0.0.0.0/0"), def6 = N("::/0");
+	struct ipaddr gw4 = A("169.254.1.1"), gw6 = A("fe80::1");
 	struct nl_route list[MAX_LIST];
 	const uint32_t table = 0x78640001;
 	int n;
@@ -520,7 +507,7 @@ static void test_route_table(void **state)
 
 static void test_rules(void **state)
 {
-	struct ipnet src4 = net("10.1.9.9/32"), src6 = net("fd00:9::9/128");
+	struct ipnet src4 = N("10.1.9.9/32"), src6 = N("fd00:9::9/128");
 	const uint32_t table = 0x78640002;
 
 	(void)state;
@@ -537,7 +524,7 @@ static void test_rules(void **state)
 
 static void check_neigh(int ifindex, const char *addr)
 {
-	struct ipaddr a = ip(addr);
+	struct ipaddr a = A(addr);
 	struct neigh nb;
 
 	assert_int_equal(nl_neigh_add(&host_nl, ifindex, &a, pod_mac), 0);
@@ -556,7 +543,7 @@ static void check_neigh(int ifindex, const char *addr)
 static void test_neigh(void **state)
 {
 	const struct pair *p = *state;
-	struct ipaddr a = ip("10.1.2.99");
+	struct ipaddr a = A("10.1.2.99");
 	struct neigh nb;
 
 	pair_up(p);

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include "testutil.h"
 #include <json-c/json.h>
 
 #include "cmd.h"
@@ -19,21 +21,6 @@ static const char *const versions[] = { "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1
 static const uint8_t host_mac[6] = { 0x02, 0x11, 0x22, 0x33, 0x44, 0x55 };
 static const uint8_t pod_mac[6] = { 0x06, 0xaa, 0xbb, 0xcc, 0xdd, 0xee };
 
-static struct ipaddr A(const char *s)
-{
-	struct ipaddr a;
-
-	assert_int_equal(ipaddr_parse(s, &a), 0);
-	return a;
-}
-
-static struct ipnet N(const char *s)
-{
-	struct ipnet n;
-
-	assert_int_equal(ipnet_parse(s, &n), 0);
-	return n;
-}
 
 /* Host veth (no sandbox), pod eth0; a v4 address with a gateway, a v6 one
  * without; a default route with a gateway and one without. */
