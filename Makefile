@@ -8,7 +8,7 @@ PYTHON  := /usr/bin/python3
 
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
-           -D_GNU_SOURCE -Iinclude -Icni $(shell pkg-config --cflags json-c libmnl 2>/dev/null)
+           -D_GNU_SOURCE -Iinclude -Ilib -Icni $(shell pkg-config --cflags json-c libmnl 2>/dev/null)
 LDLIBS  := $(shell pkg-config --libs json-c libmnl 2>/dev/null)
 
 ifeq ($(SANITIZE),1)
@@ -20,8 +20,9 @@ TESTDIR := $(BUILD)/test-san
 endif
 TESTDIR ?= $(BUILD)/test
 
+LIB_SRCS  := $(wildcard lib/*.c)
 CNI_SRCS  := $(wildcard cni/*.c)
-CNI_LIB   := $(filter-out cni/main.c,$(CNI_SRCS))
+CNI_LIB   := $(filter-out cni/main.c,$(CNI_SRCS)) $(LIB_SRCS)
 CNI_OBJS  := $(CNI_LIB:%.c=$(OBJ)/%.o)
 
 UNIT_SRCS := $(wildcard test/unit/test_*.c)
@@ -42,7 +43,7 @@ help:
 deps:
 	@scripts/install-deps.sh
 
-$(OBJ)/%.o: %.c $(wildcard cni/*.h include/xdpath/*.h)
+$(OBJ)/%.o: %.c $(wildcard cni/*.h lib/*.h include/xdpath/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -56,7 +57,7 @@ $(TESTDIR)/%: test/unit/%.c $(CNI_OBJS) $(wildcard test/unit/*.h)
 
 # libFuzzer target over the network-config parser (clang only).
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE \
-               -Iinclude -Icni $(shell pkg-config --cflags json-c libmnl 2>/dev/null)
+               -Iinclude -Ilib -Icni $(shell pkg-config --cflags json-c libmnl 2>/dev/null)
 $(BUILD)/fuzz/fuzz_config: test/fuzz/fuzz_config.c $(CNI_LIB)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $^ $(LDLIBS)
