@@ -7,9 +7,10 @@ OBJ     := $(BUILD)/obj
 PYTHON  := /usr/bin/python3
 
 CFLAGS  ?= -O2 -g
+PKGS    := json-c libmnl libbpf
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
-           -D_GNU_SOURCE -Iinclude -Ilib -Icni $(shell pkg-config --cflags json-c libmnl 2>/dev/null)
-LDLIBS  := $(shell pkg-config --libs json-c libmnl 2>/dev/null)
+           -D_GNU_SOURCE -Iinclude -Ilib -Icni -I$(BUILD)/bpf $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 ifeq ($(SANITIZE),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer
@@ -28,9 +29,23 @@ CNI_OBJS  := $(CNI_LIB:%.c=$(OBJ)/%.o)
 UNIT_SRCS := $(wildcard test/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:test/unit/%.c=$(TESTDIR)/%)
 
+# BPF: one object per attach point, a bpftool skeleton for each.
+BPF_PROGS := from_pod to_pod xdp_uplink
+BPF_OBJS  := $(BPF_PROGS:%=$(BUILD)/bpf/%.bpf.o)
+BPF_SKELS := $(BPF_PROGS:%=$(BUILD)/bpf/%.skel.h)
+BPF_CFLAGS := -O2 -g -Wall -Werror -target bpf -D__TARGET_ARCH_x86 \
+              -I/usr/include/$(shell uname -m)-linux-gnu -Iinclude -Ibpf
+
 .PHONY: all deps test unit integration fuzz fuzz-short bench demo clean help
 
-all: $(BIN)/xdpath
+all: $(BPF_SKELS) $(BIN)/xdpath
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/lib/*.h include/xdpath/*.h)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(BPF_CFLAGS) -c -o $@ $<
+
+$(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	bpftool gen skeleton $< name $* > $@
 
 help:
 	@echo "make          build build/bin/xdpath"
@@ -57,7 +72,7 @@ $(TESTDIR)/%: test/unit/%.c $(CNI_OBJS) $(wildcard test/unit/*.h)
 
 # libFuzzer target over the network-config parser (clang only).
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE \
-               -Iinclude -Ilib -Icni $(shell pkg-config --cflags json-c libmnl 2>/dev/null)
+               -Iinclude -Ilib -Icni $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 $(BUILD)/fuzz/fuzz_config: test/fuzz/fuzz_config.c $(CNI_LIB)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $^ $(LDLIBS)

@@ -308,6 +308,8 @@ int attach_setup(struct attach *a, const struct netconf *nc, const struct cni_en
 		return e->code;
 	if (setup_pod(a, env, ips, nips, routes, nroutes, e))
 		return e->code;
+	if (a->before_up && a->before_up(a, a->before_up_ctx, e))
+		return e->code;
 	return setup_host(a, ips, nips, e);
 }
 

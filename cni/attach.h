@@ -24,6 +24,11 @@ struct attach {
 	char host_name[16];
 	uint8_t host_mac[6], pod_mac[6];
 	struct nl_link hl, pl;  /* the two ends, filled by setup */
+	/* Called once both ends exist and the pod side is configured, before
+	 * the host end comes up (so before any packet can cross): where the
+	 * datapath takes the pod over. Optional; returns a CNI code. */
+	int (*before_up)(struct attach *a, void *ctx, struct cni_err *e);
+	void *before_up_ctx;
 };
 
 /* Open CNI_NETNS and a netlink socket in each namespace. */

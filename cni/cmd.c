@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "attach.h"
+#include "datapath.h"
 #include "delegate.h"
 #include "endpoint.h"
 
@@ -132,33 +133,57 @@ static void fill_ifaces(struct cni_result *r, const struct attach *a, const stru
 	(void)nc;
 }
 
+static void fill_endpoint(const struct attach *a, const struct netconf *nc,
+			  const struct cni_env *env, const struct cni_result *r, struct endpoint *ep)
+{
+	memset(ep, 0, sizeof(*ep));
+	snprintf(ep->container_id, sizeof(ep->container_id), "%s", env->container_id);
+	snprintf(ep->ifname, sizeof(ep->ifname), "%s", env->ifname);
+	snprintf(ep->network, sizeof(ep->network), "%s", nc->name);
+	snprintf(ep->netns, sizeof(ep->netns), "%s", env->netns);
+	snprintf(ep->pod_namespace, sizeof(ep->pod_namespace), "%s", env->pod_namespace);
+	snprintf(ep->pod_name, sizeof(ep->pod_name), "%s", env->pod_name);
+	snprintf(ep->pod_uid, sizeof(ep->pod_uid), "%s", env->pod_uid);
+	snprintf(ep->host_ifname, sizeof(ep->host_ifname), "%s", a->host_name);
+	ep->host_ifindex = a->hl.ifindex;
+	ep->pod_ifindex = a->pl.ifindex;
+	memcpy(ep->host_mac, a->host_mac, 6);
+	memcpy(ep->pod_mac, a->pod_mac, 6);
+	ep->mtu = a->pl.mtu;
+	for (int i = 0; i < r->nips; i++)
+		ep->ips[ep->nips++] = r->ips[i].addr;
+}
+
 static int register_endpoint(const struct attach *a, const struct netconf *nc,
 			     const struct cni_env *env, const struct cni_result *r,
 			     struct cni_err *e)
 {
-	struct endpoint ep = { 0 };
+	struct endpoint ep;
 	int err;
 
-	snprintf(ep.container_id, sizeof(ep.container_id), "%s", env->container_id);
-	snprintf(ep.ifname, sizeof(ep.ifname), "%s", env->ifname);
-	snprintf(ep.network, sizeof(ep.network), "%s", nc->name);
-	snprintf(ep.netns, sizeof(ep.netns), "%s", env->netns);
-	snprintf(ep.pod_namespace, sizeof(ep.pod_namespace), "%s", env->pod_namespace);
-	snprintf(ep.pod_name, sizeof(ep.pod_name), "%s", env->pod_name);
-	snprintf(ep.pod_uid, sizeof(ep.pod_uid), "%s", env->pod_uid);
-	snprintf(ep.host_ifname, sizeof(ep.host_ifname), "%s", a->host_name);
-	ep.host_ifindex = a->hl.ifindex;
-	ep.pod_ifindex = a->pl.ifindex;
-	memcpy(ep.host_mac, a->host_mac, 6);
-	memcpy(ep.pod_mac, a->pod_mac, 6);
-	ep.mtu = a->pl.mtu;
-	for (int i = 0; i < r->nips; i++)
-		ep.ips[ep.nips++] = r->ips[i].addr;
+	fill_endpoint(a, nc, env, r, &ep);
 	err = endpoint_write(nc->endpoint_dir, &ep);
 	if (err)
 		return cni_fail(e, CNI_ERR_INTERNAL, "cannot register endpoint", "%s: %s",
 				nc->endpoint_dir, strerror(-err));
 	return 0;
+}
+
+struct add_ctx {
+	const struct netconf *nc;
+	const struct cni_env *env;
+	const struct cni_result *r;
+};
+
+/* attach's before_up hook: the datapath takes the pod over before its host
+ * veth comes up. */
+static int join_datapath(struct attach *a, void *ctx, struct cni_err *e)
+{
+	struct add_ctx *c = ctx;
+	struct endpoint ep;
+
+	fill_endpoint(a, c->nc, c->env, c->r, &ep);
+	return cni_dp_register(c->nc, &ep, e);
 }
 
 int cmd_add(const struct cni_env *env, struct netconf *nc, struct json_object **out,
@@ -170,8 +195,12 @@ int cmd_add(const struct cni_env *env, struct netconf *nc, struct json_object **
 	struct cni_err ignored = { 0 };
 	bool allocated = false;
 
+	struct add_ctx ctx = { nc, env, &r };
+
 	if (attach_open(&a, nc, env, e))
 		goto out;
+	a.before_up = join_datapath;
+	a.before_up_ctx = &ctx;
 	if (nc->ipam_builtin ? builtin_alloc(env, nc, &r, e) : delegated_alloc(env, nc, &r, e))
 		goto rollback;
 	allocated = true;
@@ -191,7 +220,8 @@ int cmd_add(const struct cni_env *env, struct netconf *nc, struct json_object **
 	goto out;
 
 rollback:
-	/* Leave nothing behind: no veth, no reservation, no record. */
+	/* Leave nothing behind: no map entry, no veth, no reservation, no record. */
+	cni_dp_unregister(nc, a.hl.ifindex);
 	attach_remove_host(a.host_name);
 	if (allocated && ipam_release_any(env, nc, &ignored))
 		log_warn("rollback: IP release failed", ignored.details);
@@ -199,6 +229,28 @@ rollback:
 out:
 	attach_close(&a);
 	return e->code;
+}
+
+/* The host veth's ifindex: from the live link, else from the record (the
+ * link may already be gone with its netns). 0 if neither exists. */
+static int host_ifindex(const struct netconf *nc, const struct cni_env *env,
+			const char *host_name)
+{
+	struct endpoint ep;
+	struct nl_link l;
+	struct nl nl;
+	int ifindex = 0;
+
+	if (!nc->dp_root[0])
+		return 0;
+	if (!nl_open(&nl)) {
+		if (!nl_link_get(&nl, host_name, &l))
+			ifindex = l.ifindex;
+		nl_close(&nl);
+	}
+	if (!ifindex && !endpoint_read(nc->endpoint_dir, env->container_id, env->ifname, &ep))
+		ifindex = ep.host_ifindex;
+	return ifindex;
 }
 
 int cmd_del(const struct cni_env *env, struct netconf *nc, struct cni_err *e)
@@ -212,6 +264,10 @@ int cmd_del(const struct cni_env *env, struct netconf *nc, struct cni_err *e)
 	err = attach_remove_pod_rules(env->netns, env->ifname);
 	if (err)
 		log_warn("DEL: cannot remove pod source rules", strerror(-err));
+	err = cni_dp_unregister(nc, host_ifindex(nc, env, host_name));
+	if (err)
+		return cni_fail(e, CNI_ERR_INTERNAL, "cannot remove pod from the datapath", "%s",
+				strerror(-err));
 	err = attach_remove_host(host_name);
 	if (err)
 		return cni_fail(e, CNI_ERR_INTERNAL, "cannot delete host veth", "%s: %s", host_name,
@@ -277,7 +333,7 @@ int cmd_check(const struct cni_env *env, struct netconf *nc, struct cni_err *e)
 		return cni_fail(e, CNI_ERR_INTERNAL, "endpoint not registered",
 				"no endpoint record for %s:%s in %s", env->container_id,
 				env->ifname, nc->endpoint_dir);
-	return 0;
+	return cni_dp_check(nc, &ep, e);
 }
 
 struct gc_ctx {

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "ipaddr.h"
+#include "endpoint.h"
 #include "ipam.h"
 
 struct json_object;
@@ -70,6 +71,7 @@ bool cni_valid_network_name(const char *s);
 
 #define XDP_MAX_IFS    2
 #define XDP_MAX_IPS    IPAM_MAX_SETS
+_Static_assert(XDP_MAX_IPS <= ENDPOINT_MAX_IPS, "an endpoint record holds every address");
 #define XDP_MAX_ROUTES (IPAM_MAX_ROUTES + 2)
 
 struct cni_iface {
@@ -122,6 +124,7 @@ struct netconf {
 	struct json_object *root;      /* the whole request, owned */
 	struct json_object *dns;       /* borrowed from root, may be NULL */
 	struct json_object *prev;      /* borrowed prevResult, may be NULL */
+	char dp_root[PATH_MAX];        /* "datapath.pinRoot": "" = no datapath (routes only) */
 	const char *raw;               /* stdin bytes, for delegated plugins */
 	size_t raw_len;
 };

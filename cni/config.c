@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "xdpath/endpoint.h"
+#include "xdpath/datapath.h"
 
 /* A string member, or NULL. -1 if present but not a string. */
 static int get_str(struct json_object *o, const char *key, const char **out)
@@ -135,6 +135,22 @@ static int parse_object_member(struct json_object *root, const char *key,
 	return 0;
 }
 
+/* "datapath": {"pinRoot": "/sys/fs/bpf/xdpath"}: the node runs xdpathd and
+ * every pod must be on its datapath. Absent: routes only. */
+static int parse_datapath(struct json_object *root, struct netconf *nc, struct cni_err *e)
+{
+	struct json_object *dp;
+
+	if (parse_object_member(root, "datapath", &dp, e) || !dp)
+		return e->code;
+	if (copy_str(dp, "pinRoot", nc->dp_root, sizeof(nc->dp_root), XDP_DEFAULT_PIN_ROOT, e))
+		return e->code;
+	if (nc->dp_root[0] != '/')
+		return cni_fail(e, CNI_ERR_INVALID_CONFIG, "invalid network config",
+				"\"datapath.pinRoot\" \"%s\" must be an absolute path", nc->dp_root);
+	return 0;
+}
+
 int netconf_parse(const char *buf, size_t len, enum cni_cmd cmd, struct netconf *nc,
 		  struct cni_err *e)
 {
@@ -206,7 +222,7 @@ int netconf_parse(const char *buf, size_t len, enum cni_cmd cmd, struct netconf 
 		return cni_fail(e, CNI_ERR_INVALID_CONFIG, "invalid network config",
 				"\"endpointDir\" \"%s\" must be an absolute path",
 				nc->endpoint_dir);
-	if (parse_object_member(root, "dns", &nc->dns, e))
+	if (parse_object_member(root, "dns", &nc->dns, e) || parse_datapath(root, nc, e))
 		return e->code;
 	if (parse_object_member(root, "prevResult", &nc->prev, e)) {
 		/* DEL is best effort: a bad cached result must not block cleanup,

@@ -199,7 +199,7 @@ static int from_json(struct json_object *o, struct endpoint *ep)
 		return -EINVAL;
 	if (!json_object_object_get_ex(o, "ips", &ips) || !json_object_is_type(ips, json_type_array))
 		return -EINVAL;
-	for (size_t i = 0; i < json_object_array_length(ips) && ep->nips < XDP_MAX_IPS; i++)
+	for (size_t i = 0; i < json_object_array_length(ips) && ep->nips < ENDPOINT_MAX_IPS; i++)
 		if (ipnet_parse(json_object_get_string(json_object_array_get_idx(ips, i)),
 				&ep->ips[ep->nips++]))
 			return -EINVAL;

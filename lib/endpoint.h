@@ -8,13 +8,16 @@
 #include <limits.h>
 #include <stdint.h>
 
-#include "cni.h"
+#include "ipaddr.h"
 #include "xdpath/endpoint.h"
+
+#define ENDPOINT_MAX_IPS  4
+#define ENDPOINT_NAME_MAX 128
 
 struct endpoint {
 	char container_id[256];
 	char ifname[16];
-	char network[IPAM_NAME_MAX];
+	char network[ENDPOINT_NAME_MAX];
 	char netns[PATH_MAX];
 	char pod_namespace[256];
 	char pod_name[256];
@@ -25,7 +28,7 @@ struct endpoint {
 	int pod_ifindex;
 	uint8_t pod_mac[6];
 	int mtu;
-	struct ipnet ips[XDP_MAX_IPS]; /* /32 and /128 */
+	struct ipnet ips[ENDPOINT_MAX_IPS]; /* /32 and /128 */
 	int nips;
 };
 

@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: GPL-2.0
+/* to_pod: TC ingress of the node's uplink and of the vxlan device. A packet
+ * for a local pod goes straight into it (ingress policy first); everything
+ * else (the node's own traffic, masqueraded replies) goes to the host stack. */
+#include "lib/common.h"
+#include "lib/fwd.h"
+#include "lib/maps.h"
+#include "lib/parse.h"
+#include "lib/policy.h"
+#include "lib/stats.h"
+
+SEC("tc")
+int to_pod(struct __sk_buff *skb)
+{
+	const struct xdp_ep_info *dst;
+	struct xdp_ep_key k;
+	struct pkt p;
+	int reason;
+
+	reason = parse(skb, &p);
+	if (reason)
+		return drop(skb, reason, 0);
+	if (!p.family || p.local_only)
+		return TC_ACT_OK;
+	ep_key(&k, &p, p.daddr);
+	dst = bpf_map_lookup_elem(&xdp_endpoints, &k);
+	if (!dst)
+		return TC_ACT_OK;
+	reason = policy_ingress(skb, &p, dst);
+	if (reason)
+		return drop(skb, reason, dst->ep_id);
+	return deliver_local(skb, &p, dst, 0);
+}
+
+char LICENSE[] SEC("license") = "GPL";
