@@ -26,6 +26,11 @@ CNI_SRCS  := $(wildcard cni/*.c)
 CNI_LIB   := $(filter-out cni/main.c,$(CNI_SRCS)) $(LIB_SRCS)
 CNI_OBJS  := $(CNI_LIB:%.c=$(OBJ)/%.o)
 
+# The agent: every agent/*.c but the CLI, plus lib/; libnftables for masquerade.
+AGENT_SRCS := $(filter-out agent/main.c agent/xdpathctl.c,$(wildcard agent/*.c)) $(LIB_SRCS)
+AGENT_OBJS := $(AGENT_SRCS:%.c=$(OBJ)/%.o)
+AGENT_LDLIBS := $(LDLIBS) $(shell pkg-config --libs libnftables 2>/dev/null)
+
 UNIT_SRCS := $(wildcard test/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:test/unit/%.c=$(TESTDIR)/%)
 
@@ -38,7 +43,7 @@ BPF_CFLAGS := -O2 -g -Wall -Werror -target bpf -D__TARGET_ARCH_x86 \
 
 .PHONY: all deps test unit integration fuzz fuzz-short bench demo clean help
 
-all: $(BPF_SKELS) $(BIN)/xdpath
+all: $(BPF_SKELS) $(BIN)/xdpath $(BIN)/xdpathd $(BIN)/xdpathctl
 
 $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/lib/*.h include/xdpath/*.h)
 	@mkdir -p $(dir $@)
@@ -48,7 +53,7 @@ $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	bpftool gen skeleton $< name $* > $@
 
 help:
-	@echo "make          build build/bin/xdpath"
+	@echo "make          build build/bin/xdpath, xdpathd (agent), xdpathctl"
 	@echo "make demo     install deps, build, run the demo (throwaway node, 3 pods)"
 	@echo "make test     install deps, build, run unit + integration + short fuzz"
 	@echo "make bench    benchmarks (prints ratios against the reference plugins)"
@@ -70,6 +75,27 @@ $(TESTDIR)/%: test/unit/%.c $(CNI_OBJS) $(wildcard test/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS) -lcmocka
 
+# Agent objects include the skeletons (loader.c) and agent/*.h.
+$(OBJ)/agent/%.o: agent/%.c $(BPF_SKELS) $(wildcard agent/*.h lib/*.h include/xdpath/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BIN)/xdpathd: $(OBJ)/agent/main.o $(AGENT_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(AGENT_LDLIBS)
+
+$(BIN)/xdpathctl: $(OBJ)/agent/xdpathctl.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs json-c 2>/dev/null)
+
+# Agent unit tests (test_agent_*.c) link the agent's modules.
+$(TESTDIR)/test_agent_%: test/unit/test_agent_%.c $(AGENT_OBJS) $(wildcard test/unit/*.h agent/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iagent $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(AGENT_LDLIBS) -lcmocka
+
+# test_bpf includes the skeletons (and loads the objects they embed).
+$(TESTDIR)/test_bpf: $(BPF_SKELS)
+
 # libFuzzer target over the network-config parser (clang only).
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE \
                -Iinclude -Ilib -Icni $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -88,7 +114,7 @@ $(BUILD)/test/cnidrv: test/libcni-driver/main.go
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-integration: $(BIN)/xdpath $(BUILD)/test/cnidrv
+integration: $(BIN)/xdpath $(BIN)/xdpathd $(BIN)/xdpathctl $(BUILD)/test/cnidrv
 	XDPATH_PLUGIN=$(CURDIR)/$(BIN)/xdpath $(PYTHON) -m pytest -q test/integration
 
 # New inputs go to build/ (the first directory); the seeds stay read-only.

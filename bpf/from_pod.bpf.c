@@ -59,12 +59,19 @@ int from_pod(struct __sk_buff *skb)
 		return fwd(skb, XDP_FWD_STACK, TC_ACT_OK); /* the gateway answers */
 	if (!p.family)
 		return drop(skb, XDP_DROP_UNSUPPORTED, 0);
-	if (p.local_only) /* ND, MLD, DHCP-style broadcast, the gateway itself */
-		return fwd(skb, XDP_FWD_STACK, TC_ACT_OK);
+	/* ND, MLD and DAD come from link-local or unspecified sources, which no
+	 * endpoint owns: fine for on-link destinations only, never forwarded. */
+	if (p.src_link_local)
+		return p.local_only ? fwd(skb, XDP_FWD_STACK, TC_ACT_OK)
+				    : drop(skb, XDP_DROP_SPOOF_IP, 0);
 
 	src = source_ep(skb, &p, &reason);
 	if (!src)
 		return drop(skb, reason, 0);
+	if (p.local_only) { /* multicast, broadcast, the gateway itself */
+		ep_tx(src->ep_id, skb->len);
+		return fwd(skb, XDP_FWD_STACK, TC_ACT_OK);
+	}
 	ep_tx(src->ep_id, skb->len);
 	reason = policy_egress(skb, &p, src);
 	if (reason)

@@ -2,6 +2,8 @@
 /* to_pod: TC ingress of the node's uplink and of the vxlan device. A packet
  * for a local pod goes straight into it (ingress policy first); everything
  * else (the node's own traffic, masqueraded replies) goes to the host stack. */
+#include <linux/if_packet.h>
+
 #include "lib/common.h"
 #include "lib/fwd.h"
 #include "lib/maps.h"
@@ -12,6 +14,7 @@
 SEC("tc")
 int to_pod(struct __sk_buff *skb)
 {
+	const struct xdp_config *cfg;
 	const struct xdp_ep_info *dst;
 	struct xdp_ep_key k;
 	struct pkt p;
@@ -21,6 +24,12 @@ int to_pod(struct __sk_buff *skb)
 	if (reason)
 		return drop(skb, reason, 0);
 	if (!p.family || p.local_only)
+		return TC_ACT_OK;
+	/* A frame flooded to us for another host's MAC is not ours to route
+	 * (the stack drops it). Decapsulated frames carry the sender's inner
+	 * MACs, so the tunnel device is exempt. */
+	cfg = config_get();
+	if (skb->pkt_type != PACKET_HOST && (!cfg || skb->ingress_ifindex != cfg->tunnel_ifindex))
 		return TC_ACT_OK;
 	ep_key(&k, &p, p.daddr);
 	dst = bpf_map_lookup_elem(&xdp_endpoints, &k);

@@ -175,13 +175,16 @@ struct add_ctx {
 	const struct cni_result *r;
 };
 
-/* attach's before_up hook: the datapath takes the pod over before its host
- * veth comes up. */
+/* attach's before_up hook: the endpoint is recorded, then the datapath
+ * takes the pod over, before its host veth comes up. Record first: the
+ * agent removes map entries that have no record. */
 static int join_datapath(struct attach *a, void *ctx, struct cni_err *e)
 {
 	struct add_ctx *c = ctx;
 	struct endpoint ep;
 
+	if (register_endpoint(a, c->nc, c->env, c->r, e))
+		return e->code;
 	fill_endpoint(a, c->nc, c->env, c->r, &ep);
 	return cni_dp_register(c->nc, &ep, e);
 }
@@ -214,8 +217,6 @@ int cmd_add(const struct cni_env *env, struct netconf *nc, struct json_object **
 	fill_ifaces(&r, &a, nc, env);
 	if (nc->dns)
 		r.dns = nc->dns;
-	if (register_endpoint(&a, nc, env, &r, e))
-		goto rollback;
 	*out = cni_result_to_json(&r, nc->cni_version);
 	goto out;
 

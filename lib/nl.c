@@ -4,6 +4,7 @@
  * socket never holds a stale message for the next call. */
 #include "nl.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -11,7 +12,9 @@
 
 #include <libmnl/libmnl.h>
 #include <linux/if_ether.h>
+#include <endian.h>
 #include <linux/fib_rules.h>
+#include <linux/lwtunnel.h>
 #include <linux/if_link.h>
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
@@ -248,6 +251,7 @@ static int link_cb(const struct nlmsghdr *nlh, void *data)
 	nl_parse(nlh, sizeof(*ifi), tb, IFLA_MAX);
 	l->ifindex = ifi->ifi_index;
 	l->up = ifi->ifi_flags & IFF_UP;
+	l->noarp = ifi->ifi_flags & IFF_NOARP;
 	l->peer_ifindex = (int)attr_u32(tb[IFLA_LINK]);
 	l->mtu = (int)attr_u32(tb[IFLA_MTU]);
 	if (tb[IFLA_ADDRESS] && mnl_attr_get_payload_len(tb[IFLA_ADDRESS]) == sizeof(l->mac))
@@ -348,6 +352,98 @@ int nl_link_del(struct nl *nl, int ifindex)
 
 	link_hdr(nlh, ifindex);
 	return nl_request(nl, nlh, NULL, NULL);
+}
+
+int nl_link_set_mtu(struct nl *nl, int ifindex, int mtu)
+{
+	struct nl_req req;
+	struct nlmsghdr *nlh = nl_msg(&req, RTM_NEWLINK, 0);
+
+	if (mtu <= 0)
+		return -EINVAL;
+	link_hdr(nlh, ifindex);
+	mnl_attr_put_u32(nlh, IFLA_MTU, mtu);
+	return nl_request(nl, nlh, NULL, NULL);
+}
+
+int nl_vxlan_create(struct nl *nl, const char *name, uint16_t port, int mtu)
+{
+	struct nl_req req;
+	struct nlattr *linkinfo, *data;
+	struct nlmsghdr *nlh;
+
+	if (!name_ok(name) || !port)
+		return -EINVAL;
+	struct ifinfomsg *ifi;
+
+	nlh = nl_msg(&req, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+	ifi = link_hdr(nlh, 0);
+	/* NOARP: the kernel cannot ARP/ND through a collect_md device (no
+	 * tunnel key on neighbour probes); inner frames carry our own MAC and
+	 * the receiving datapath rewrites them anyway. */
+	ifi->ifi_flags |= IFF_NOARP;
+	ifi->ifi_change |= IFF_NOARP;
+	link_put_attrs(nlh, name, NULL, mtu);
+	linkinfo = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
+	mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "vxlan");
+	data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
+	/* No VNI, remote or local: every packet brings its own tunnel key. */
+	mnl_attr_put_u8(nlh, IFLA_VXLAN_COLLECT_METADATA, 1);
+	mnl_attr_put_u8(nlh, IFLA_VXLAN_LEARNING, 0);
+	mnl_attr_put_u16(nlh, IFLA_VXLAN_PORT, htons(port));
+	mnl_attr_nest_end(nlh, data);
+	mnl_attr_nest_end(nlh, linkinfo);
+	return nl_request(nl, nlh, NULL, NULL);
+}
+
+struct vxlan_get {
+	struct nl_link *link;
+	struct nl_vxlan *vx;
+};
+
+static int vxlan_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *tb[IFLA_MAX + 1], *info[IFLA_INFO_MAX + 1], *vx[IFLA_VXLAN_MAX + 1];
+	struct vxlan_get *g = data;
+
+	link_cb(nlh, g->link);
+	if (nlh->nlmsg_type != RTM_NEWLINK || mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifi))
+		return MNL_CB_OK;
+	nl_parse(nlh, sizeof(*ifi), tb, IFLA_MAX);
+	if (!tb[IFLA_LINKINFO])
+		return MNL_CB_OK;
+	nl_parse_nested(tb[IFLA_LINKINFO], info, IFLA_INFO_MAX);
+	if (!info[IFLA_INFO_DATA] || strcmp(g->link->kind, "vxlan"))
+		return MNL_CB_OK;
+	nl_parse_nested(info[IFLA_INFO_DATA], vx, IFLA_VXLAN_MAX);
+	if (vx[IFLA_VXLAN_PORT] && mnl_attr_get_payload_len(vx[IFLA_VXLAN_PORT]) == 2)
+		g->vx->port = ntohs(mnl_attr_get_u16(vx[IFLA_VXLAN_PORT]));
+	g->vx->collect_md = vx[IFLA_VXLAN_COLLECT_METADATA] &&
+			    mnl_attr_get_u8(vx[IFLA_VXLAN_COLLECT_METADATA]);
+	g->vx->learning = vx[IFLA_VXLAN_LEARNING] && mnl_attr_get_u8(vx[IFLA_VXLAN_LEARNING]);
+	return MNL_CB_OK;
+}
+
+int nl_vxlan_get(struct nl *nl, const char *name, struct nl_link *link, struct nl_vxlan *vx)
+{
+	struct vxlan_get g = { link, vx };
+	struct nl_req req;
+	struct nlmsghdr *nlh;
+	int err;
+
+	if (!name_ok(name))
+		return -EINVAL;
+	memset(link, 0, sizeof(*link));
+	memset(vx, 0, sizeof(*vx));
+	nlh = nl_msg(&req, RTM_GETLINK, 0);
+	link_hdr(nlh, 0);
+	mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
+	mnl_attr_put_u32(nlh, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+	err = nl_request(nl, nlh, vxlan_cb, &g);
+	if (err)
+		return err;
+	return strcmp(link->kind, "vxlan") ? -EMEDIUMTYPE : 0;
 }
 
 /* ---- addresses ---------------------------------------------------------- */
@@ -458,6 +554,13 @@ int nl_route_add(struct nl *nl, int ifindex, const struct ipnet *dst, const stru
 int nl_route_add_in(struct nl *nl, uint32_t table, unsigned int flags, int ifindex,
 		    const struct ipnet *dst, const struct ipaddr *gw, int scope, int mtu)
 {
+	return nl_route_add_proto(nl, table, flags, RTPROT_BOOT, ifindex, dst, gw, scope, mtu);
+}
+
+int nl_route_add_proto(struct nl *nl, uint32_t table, unsigned int flags, int protocol,
+		       int ifindex, const struct ipnet *dst, const struct ipaddr *gw, int scope,
+		       int mtu)
+{
 	struct nl_req req;
 	struct nlmsghdr *nlh;
 	struct nlattr *mx;
@@ -468,7 +571,7 @@ int nl_route_add_in(struct nl *nl, uint32_t table, unsigned int flags, int ifind
 		return -EINVAL;
 	nlh = route_msg(&req, RTM_NEWROUTE,
 			NLM_F_CREATE | (flags & NL_ROUTE_EXCL ? NLM_F_EXCL : NLM_F_REPLACE), ifindex,
-			dst, RTPROT_BOOT, scope, RTN_UNICAST, table);
+			dst, protocol, scope, RTN_UNICAST, table);
 	if (flags & NL_ROUTE_ONLINK)
 		((struct rtmsg *)mnl_nlmsg_get_payload(nlh))->rtm_flags |= RTNH_F_ONLINK;
 	/* Always with RTA_OIF: an IPv6 link-local gateway (fe80::1) means
@@ -480,6 +583,27 @@ int nl_route_add_in(struct nl *nl, uint32_t table, unsigned int flags, int ifind
 		mnl_attr_put_u32(nlh, RTAX_MTU, mtu);
 		mnl_attr_nest_end(nlh, mx);
 	}
+	return nl_request(nl, nlh, NULL, NULL);
+}
+
+int nl_route_add_encap(struct nl *nl, uint32_t table, int protocol, int ifindex,
+		       const struct ipnet *dst, uint64_t id, const struct ipaddr *tun_dst)
+{
+	struct nl_req req;
+	struct nlmsghdr *nlh;
+	struct nlattr *encap;
+
+	if (!family_ok(dst->ip.family))
+		return -EAFNOSUPPORT;
+	if (tun_dst->family != AF_INET)
+		return -EAFNOSUPPORT; /* LWTUNNEL_ENCAP_IP: IPv4 outer header */
+	nlh = route_msg(&req, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, ifindex, dst, protocol,
+			RT_SCOPE_UNIVERSE, RTN_UNICAST, table);
+	mnl_attr_put_u16(nlh, RTA_ENCAP_TYPE, LWTUNNEL_ENCAP_IP);
+	encap = mnl_attr_nest_start(nlh, RTA_ENCAP);
+	mnl_attr_put_u64(nlh, LWTUNNEL_IP_ID, htobe64(id));
+	mnl_attr_put(nlh, LWTUNNEL_IP_DST, 4, tun_dst->b);
+	mnl_attr_nest_end(nlh, encap);
 	return nl_request(nl, nlh, NULL, NULL);
 }
 
@@ -496,8 +620,22 @@ int nl_route_del(struct nl *nl, int ifindex, const struct ipnet *dst)
 	return nl_request(nl, nlh, NULL, NULL);
 }
 
+int nl_route_del_proto(struct nl *nl, uint32_t table, int protocol, const struct ipnet *dst)
+{
+	struct nl_req req;
+	struct nlmsghdr *nlh;
+
+	if (!family_ok(dst->ip.family) || !protocol)
+		return -EINVAL;
+	/* The kernel only deletes a route whose protocol matches a non-zero one. */
+	nlh = route_msg(&req, RTM_DELROUTE, 0, 0, dst, protocol, RT_SCOPE_NOWHERE, RTN_UNSPEC,
+			table);
+	return nl_request(nl, nlh, NULL, NULL);
+}
+
 struct route_list {
 	uint32_t table;
+	int protocol;          /* 0: any */
 	int family;
 	struct nl_route *out;
 	int max;
@@ -521,7 +659,7 @@ static int route_cb(const struct nlmsghdr *nlh, void *data)
 	nl_parse(nlh, sizeof(*rtm), tb, RTA_MAX);
 	/* rtm_table is a u8: ids above 255 are only in RTA_TABLE. */
 	table = tb[RTA_TABLE] ? attr_u32(tb[RTA_TABLE]) : rtm->rtm_table;
-	if (table != l->table)
+	if (table != l->table || (l->protocol && rtm->rtm_protocol != l->protocol))
 		return MNL_CB_OK;
 
 	r = &l->out[l->n++];
@@ -531,6 +669,7 @@ static int route_cb(const struct nlmsghdr *nlh, void *data)
 	r->has_gw = attr_ip(tb[RTA_GATEWAY], rtm->rtm_family, &r->gw);
 	r->ifindex = (int)attr_u32(tb[RTA_OIF]);
 	r->scope = rtm->rtm_scope;
+	r->protocol = rtm->rtm_protocol;
 	if (tb[RTA_METRICS]) {
 		nl_parse_nested(tb[RTA_METRICS], mx, RTAX_MAX);
 		r->mtu = (int)attr_u32(mx[RTAX_MTU]);
@@ -545,8 +684,14 @@ int nl_route_list(struct nl *nl, int family, struct nl_route *out, int max)
 
 int nl_route_list_in(struct nl *nl, uint32_t table, int family, struct nl_route *out, int max)
 {
+	return nl_route_list_proto(nl, table, family, 0, out, max);
+}
+
+int nl_route_list_proto(struct nl *nl, uint32_t table, int family, int protocol,
+			struct nl_route *out, int max)
+{
 	struct nl_req req;
-	struct route_list l = { table, family, out, max, 0 };
+	struct route_list l = { table, protocol, family, out, max, 0 };
 	struct nlmsghdr *nlh;
 	struct rtmsg *rtm;
 	int err;

@@ -23,6 +23,7 @@ struct nl_link {
 	int peer_ifindex;      /* IFLA_LINK (veth peer index, in the peer's netns); 0 if none */
 	int mtu;
 	bool up;               /* IFF_UP */
+	bool noarp;            /* IFF_NOARP */
 	uint8_t mac[6];
 	char name[16];
 	char kind[16];         /* IFLA_INFO_KIND, "" if none */
@@ -35,6 +36,15 @@ struct nl_route {
 	int ifindex;
 	int scope;             /* RT_SCOPE_* */
 	int mtu;               /* RTAX_MTU, 0 if unset */
+	int protocol;          /* rtm_protocol (RTPROT_*, or an owner's own id) */
+};
+
+/* A collect_md ("external") vxlan device: one device for every remote
+ * endpoint, the tunnel key comes with each packet (bpf_skb_set_tunnel_key). */
+struct nl_vxlan {
+	uint16_t port;         /* UDP destination port, host order */
+	bool collect_md;       /* IFLA_VXLAN_COLLECT_METADATA */
+	bool learning;         /* IFLA_VXLAN_LEARNING */
 };
 
 /* Open a NETLINK_ROUTE socket in the calling thread's current netns. */
@@ -51,6 +61,14 @@ int nl_veth_create(struct nl *nl, const char *host_name, const uint8_t host_mac[
 		   const char *peer_name, const uint8_t peer_mac[6], int peer_netns_fd, int mtu);
 int nl_link_set_up(struct nl *nl, int ifindex);
 int nl_link_del(struct nl *nl, int ifindex);                              /* -ENODEV if absent */
+int nl_link_set_mtu(struct nl *nl, int ifindex, int mtu);
+
+/* Create a collect_md vxlan device (learning off, mtu 0 = kernel default).
+ * -EEXIST if the name is taken. */
+int nl_vxlan_create(struct nl *nl, const char *name, uint16_t port, int mtu);
+/* The link and, if it is a vxlan device, its settings (-EMEDIUMTYPE if it is
+ * some other kind). -ENODEV if absent. */
+int nl_vxlan_get(struct nl *nl, const char *name, struct nl_link *link, struct nl_vxlan *vx);
 
 /* Add (replace if present) an address. scope: RT_SCOPE_UNIVERSE / RT_SCOPE_LINK.
  * flags: IFA_F_* (IFA_F_NODAD, IFA_F_NOPREFIXROUTE). */
@@ -70,6 +88,22 @@ int nl_route_add_in(struct nl *nl, uint32_t table, unsigned int flags, int ifind
 		    const struct ipnet *dst, const struct ipaddr *gw, int scope, int mtu);
 /* Unicast routes of family in table; returns count or -errno. */
 int nl_route_list_in(struct nl *nl, uint32_t table, int family, struct nl_route *out, int max);
+
+/* Routes owned by one program carry its rtm_protocol, so it can find (and
+ * only ever replace or delete) its own. Add or replace: */
+int nl_route_add_proto(struct nl *nl, uint32_t table, unsigned int flags, int protocol,
+		       int ifindex, const struct ipnet *dst, const struct ipaddr *gw, int scope,
+		       int mtu);
+/* A route through a collect_md tunnel device: encapsulated with tunnel id
+ * id to the IPv4 endpoint tun_dst (lwtunnel "encap ip"), for either
+ * family of dst. Replaces an existing route to dst. */
+int nl_route_add_encap(struct nl *nl, uint32_t table, int protocol, int ifindex,
+		       const struct ipnet *dst, uint64_t id, const struct ipaddr *tun_dst);
+/* Delete the route to dst of that protocol; -ESRCH if there is none. */
+int nl_route_del_proto(struct nl *nl, uint32_t table, int protocol, const struct ipnet *dst);
+/* Unicast routes of family in table with that protocol; count or -errno. */
+int nl_route_list_proto(struct nl *nl, uint32_t table, int family, int protocol,
+			struct nl_route *out, int max);
 
 /* Policy rule "from src lookup table" at priority prio; 0 also when the same
  * rule exists already. */

@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(
   # build
   make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmnl-dev
-  libjson-c-dev pkg-config
+  libjson-c-dev libnftables-dev pkg-config
   # tests
   iproute2 iputils-ping libcmocka-dev python3 python3-pytest python3-scapy iperf3 jq
   containernetworking-plugins golang-go golang-github-appc-cni-dev

@@ -15,13 +15,16 @@
 #define IPV6_HLIM_OFF  (L3_OFF + offsetof(struct ipv6hdr, hop_limit))
 
 /* The router's half of forwarding: TTL/hop limit - 1 (with the IPv4 header
- * checksum). The caller has checked ttl > 1. */
+ * checksum). The caller has checked ttl > 1. A CHECKSUM_COMPLETE skb->csum
+ * covers the L3 header: IPv6 has no header checksum to absorb the change,
+ * so the helper must fix skb->csum; in IPv4 the TTL and check changes
+ * cancel out in the sum. */
 __always_inline_fn int dec_ttl(struct __sk_buff *skb, const struct pkt *p)
 {
 	__u8 ttl = p->ttl - 1;
 
 	if (p->family == XDP_EP_FAMILY_V6)
-		return bpf_skb_store_bytes(skb, IPV6_HLIM_OFF, &ttl, 1, 0);
+		return bpf_skb_store_bytes(skb, IPV6_HLIM_OFF, &ttl, 1, BPF_F_RECOMPUTE_CSUM);
 	/* TTL is the high byte of the 16-bit word it shares with protocol. */
 	if (bpf_l3_csum_replace(skb, IPV4_CSUM_OFF, bpf_htons((__u16)p->ttl << 8),
 				bpf_htons((__u16)ttl << 8), 2))
@@ -116,6 +119,15 @@ __always_inline_fn int fwd_tunnel(struct __sk_buff *skb, const struct pkt *p,
 {
 	struct bpf_tunnel_key key = {};
 
+	__u32 mtu_len = 0;
+
+	if (!cfg->tunnel_ifindex)
+		return drop(skb, XDP_DROP_TUNNEL, src_ep);
+	/* A redirect skips the device's MTU check: too big for the tunnel goes
+	 * to the stack, which routes it to the same tunnel (the agent's encap
+	 * route) and sends Fragmentation Needed / Packet Too Big. */
+	if (bpf_check_mtu(skb, cfg->tunnel_ifindex, &mtu_len, 0, 0) == BPF_MTU_CHK_RET_FRAG_NEEDED)
+		return fwd(skb, XDP_FWD_STACK, TC_ACT_OK);
 	key.remote_ipv4 = bpf_ntohl(node->node_ip4); /* host order, as the helper wants */
 	key.tunnel_id = cfg->vni;
 	key.tunnel_ttl = 64;

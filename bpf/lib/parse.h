@@ -12,6 +12,7 @@ struct pkt {
 	__u8 ttl;                /* TTL / hop limit */
 	__u8 l4proto;
 	__u8 local_only;         /* link-local / multicast / broadcast: for the host */
+	__u8 src_link_local;     /* IPv6 source fe80::/10 or :: (ND, MLD, DAD) */
 	__u8 saddr[16];
 	__u8 daddr[16];
 	__u32 ip_len;            /* total length claimed by the IP header */
@@ -60,6 +61,13 @@ __always_inline_fn int parse_ipv4(struct __sk_buff *skb, struct pkt *p)
 	return 0;
 }
 
+__always_inline_fn int ipv6_unspecified(const __u8 *a)
+{
+	const __u32 *w = (const __u32 *)a;
+
+	return !(w[0] | w[1] | w[2] | w[3]);
+}
+
 __always_inline_fn int parse_ipv6(struct __sk_buff *skb, struct pkt *p)
 {
 	struct ipv6hdr *ip6;
@@ -72,8 +80,11 @@ __always_inline_fn int parse_ipv6(struct __sk_buff *skb, struct pkt *p)
 	if (ip6->version != 6)
 		return XDP_DROP_BAD_IP;
 	p->ip_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
-	/* payload_len 0 is a jumbogram (hop-by-hop option): not ours to forward. */
-	if (L3_OFF + p->ip_len > skb->len || (!ip6->payload_len && skb->len > L3_OFF + sizeof(*ip6)))
+	/* payload_len 0 is an empty packet (padded to the Ethernet minimum), or
+	 * a BIG TCP GSO packet whose length is the skb's. */
+	if (!ip6->payload_len && skb->gso_size)
+		p->ip_len = skb->len - L3_OFF;
+	if (L3_OFF + p->ip_len > skb->len)
 		return XDP_DROP_BAD_IP;
 	p->family = XDP_EP_FAMILY_V6;
 	p->ttl = ip6->hop_limit;
@@ -81,8 +92,10 @@ __always_inline_fn int parse_ipv6(struct __sk_buff *skb, struct pkt *p)
 	__builtin_memcpy(p->saddr, &ip6->saddr, 16);
 	__builtin_memcpy(p->daddr, &ip6->daddr, 16);
 	/* ff00::/8 multicast, fe80::/10 link-local (ND, the gateway). */
-	p->local_only = p->daddr[0] == 0xff || (p->daddr[0] == 0xfe && (p->daddr[1] & 0xc0) == 0x80) ||
-			(p->saddr[0] == 0xfe && (p->saddr[1] & 0xc0) == 0x80);
+	p->local_only = p->daddr[0] == 0xff || (p->daddr[0] == 0xfe && (p->daddr[1] & 0xc0) == 0x80);
+	/* fe80::/10 or :: (DAD): not an endpoint address, only valid on-link. */
+	p->src_link_local = (p->saddr[0] == 0xfe && (p->saddr[1] & 0xc0) == 0x80) ||
+			    ipv6_unspecified(p->saddr);
 	return 0;
 }
 
@@ -90,6 +103,8 @@ __always_inline_fn int parse_ipv6(struct __sk_buff *skb, struct pkt *p)
 __always_inline_fn int parse(struct __sk_buff *skb, struct pkt *p)
 {
 	p->family = 0;
+	p->local_only = 0;
+	p->src_link_local = 0;
 	p->proto = bpf_ntohs(skb->protocol);
 	if (pull(skb, ETH_HLEN))
 		return XDP_DROP_TRUNCATED;

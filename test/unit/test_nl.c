@@ -505,6 +505,77 @@ static void test_route_table(void **state)
 	assert_int_equal(nl_route_list(&pod_nl, AF_INET, list, MAX_LIST), 0);
 }
 
+/* Routes tagged with an owner's protocol: listed and deleted by it, and a
+ * route of another protocol to the same destination is never touched. */
+static void test_route_proto(void **state)
+{
+	const struct pair *p = *state;
+	struct ipnet peer4 = N("10.9.2.0/24"), peer6 = N("fd00:9:2::/64"), other = N("10.9.3.0/24");
+	struct ipaddr gw4 = A("10.9.0.2"), gw6 = A("fd00:9::2");
+	struct nl_route list[MAX_LIST];
+	const int proto = 0xd9;
+
+	pair_up(p);
+	assert_int_equal(nl_addr_add(&host_nl, p->host.ifindex, &(struct ipnet){ A("10.9.0.1"), 24 },
+				     RT_SCOPE_UNIVERSE, 0), 0);
+	assert_int_equal(nl_addr_add(&host_nl, p->host.ifindex, &(struct ipnet){ A("fd00:9::1"), 64 },
+				     RT_SCOPE_UNIVERSE, IFA_F_NODAD), 0);
+	assert_int_equal(nl_route_add_proto(&host_nl, RT_TABLE_MAIN, 0, proto, p->host.ifindex,
+					    &peer4, &gw4, RT_SCOPE_UNIVERSE, 0), 0);
+	assert_int_equal(nl_route_add_proto(&host_nl, RT_TABLE_MAIN, 0, proto, p->host.ifindex,
+					    &peer6, &gw6, RT_SCOPE_UNIVERSE, 0), 0);
+	/* Replace, not a second copy. */
+	assert_int_equal(nl_route_add_proto(&host_nl, RT_TABLE_MAIN, 0, proto, p->host.ifindex,
+					    &peer4, &gw4, RT_SCOPE_UNIVERSE, 0), 0);
+	assert_int_equal(nl_route_add(&host_nl, p->host.ifindex, &other, &gw4, RT_SCOPE_UNIVERSE, 0),
+			 0);
+
+	assert_int_equal(nl_route_list_proto(&host_nl, RT_TABLE_MAIN, AF_INET, proto, list,
+					     MAX_LIST), 1);
+	assert_int_equal(list[0].protocol, proto);
+	assert_int_equal(list[0].dst.prefix, 24);
+	assert_true(ipaddr_equal(&list[0].dst.ip, &peer4.ip));
+	assert_true(ipaddr_equal(&list[0].gw, &gw4));
+	assert_int_equal(nl_route_list_proto(&host_nl, RT_TABLE_MAIN, AF_INET6, proto, list,
+					     MAX_LIST), 1);
+	assert_true(ipaddr_equal(&list[0].gw, &gw6));
+
+	/* Another protocol's route is not ours to delete. */
+	assert_int_equal(nl_route_del_proto(&host_nl, RT_TABLE_MAIN, proto, &other), -ESRCH);
+	assert_int_equal(nl_route_del_proto(&host_nl, RT_TABLE_MAIN, proto, &peer4), 0);
+	assert_int_equal(nl_route_del_proto(&host_nl, RT_TABLE_MAIN, proto, &peer6), 0);
+	assert_int_equal(nl_route_del_proto(&host_nl, RT_TABLE_MAIN, proto, &peer4), -ESRCH);
+	assert_int_equal(nl_route_list_proto(&host_nl, RT_TABLE_MAIN, AF_UNSPEC, proto, list,
+					     MAX_LIST), 0);
+	assert_int_equal(nl_route_del(&host_nl, p->host.ifindex, &other), 0);
+}
+
+static void test_vxlan(void **state)
+{
+	struct nl_vxlan vx;
+	struct nl_link l;
+
+	(void)state;
+	assert_int_equal(nl_vxlan_get(&host_nl, "xt-vx0", &l, &vx), -ENODEV);
+	assert_int_equal(nl_vxlan_create(&host_nl, "xt-vx0", 8472, 1450), 0);
+	assert_int_equal(nl_vxlan_create(&host_nl, "xt-vx0", 8472, 1450), -EEXIST);
+	assert_int_equal(nl_vxlan_get(&host_nl, "xt-vx0", &l, &vx), 0);
+	assert_string_equal(l.kind, "vxlan");
+	assert_int_equal(l.mtu, 1450);
+	assert_int_equal(vx.port, 8472);
+	assert_true(vx.collect_md);
+	assert_false(vx.learning);
+	assert_int_equal(nl_link_set_mtu(&host_nl, l.ifindex, 1400), 0);
+	assert_int_equal(nl_link_get(&host_nl, "xt-vx0", &l), 0);
+	assert_int_equal(l.mtu, 1400);
+	assert_int_equal(nl_link_set_mtu(&host_nl, l.ifindex, 0), -EINVAL);
+	/* Not a vxlan device. */
+	assert_int_equal(nl_vxlan_get(&host_nl, "lo", &l, &vx), -EMEDIUMTYPE);
+	assert_int_equal(nl_vxlan_create(&host_nl, "xt-vx1", 0, 0), -EINVAL);
+	assert_int_equal(nl_link_get(&host_nl, "xt-vx0", &l), 0);
+	assert_int_equal(nl_link_del(&host_nl, l.ifindex), 0);
+}
+
 static void test_rules(void **state)
 {
 	struct ipnet src4 = N("10.1.9.9/32"), src6 = N("fd00:9::9/128");
@@ -655,6 +726,8 @@ int main(void)
 		PAIR_TEST(test_route_mtu),
 		PAIR_TEST(test_route_del),
 		PAIR_TEST(test_route_table),
+		PAIR_TEST(test_route_proto),
+		cmocka_unit_test(test_vxlan),
 		PAIR_TEST(test_rules),
 		PAIR_TEST(test_neigh),
 		PAIR_TEST(test_link_del),

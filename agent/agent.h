@@ -1,0 +1,48 @@
+/* agent: the state of one xdpathd process, shared by its modules. main.c
+ * owns the life cycle (start-up steps, event loop, reload); each module
+ * owns one piece of node state:
+ *   loader.c    bpffs, BPF objects, pins, program attachment on the uplink
+ *   migrate.c   pinned maps whose layout changed across an upgrade
+ *   node.c      xdp_config, the vxlan device, peers (xdp_nodes, native routes)
+ *   masq.c      the nftables masquerade table
+ *   reconcile.c endpoint records -> xdp_endpoints + from_pod on host veths
+ *   api.c       the local unix socket (status, endpoints, metrics) */
+#ifndef XDPATH_AGENT_AGENT_H
+#define XDPATH_AGENT_AGENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "config.h"
+#include "dp.h"
+#include "loader.h"
+#include "nl.h"
+
+#define XDPATH_VERSION "0.3.0"
+#define AGENT_SOCKET_NAME "xdpathd.sock"
+#define AGENT_TUNNEL_DEV "xdpvx0"
+/* Our routes' rtm_protocol (iproute2 shows it as "proto 217"). */
+#define AGENT_RTPROT 0xd9
+#define AGENT_RESYNC_SEC 10
+
+struct agent {
+	struct agent_config cfg;
+	struct loader ld;
+	struct dp dp;              /* the pinned endpoint/config maps and prog_from_pod */
+	struct nl nl;              /* rtnetlink, in the node netns */
+	int uplink_ifindex;
+	int tunnel_ifindex;        /* xdpvx0 in vxlan mode, else 0 */
+	uint32_t from_pod_id;      /* the loaded from_pod program's id */
+	bool ready;                /* XDP_CFG_F_READY is set */
+	bool masq_ok;              /* the masquerade table matches cfg */
+	struct timespec started;   /* CLOCK_MONOTONIC */
+	long startup_ms;
+	int nendpoints;            /* records with a live veth, at the last full reconcile */
+	int waiting_keys;          /* map entries in their grace period: a pass is due */
+};
+
+/* Milliseconds since start (CLOCK_MONOTONIC). */
+long agent_uptime_ms(const struct agent *a);
+
+#endif

@@ -1,0 +1,29 @@
+/* api: the agent's local API, a unix stream socket (<stateDir>/xdpathd.sock,
+ * mode 0600: root only). One JSON request per connection, one JSON answer,
+ * then the agent closes:
+ *   {"cmd":"status"}    -> readiness, node, mode, pin root, endpoint count, uptime
+ *   {"cmd":"endpoints"} -> every endpoint record with its live datapath state
+ *   {"cmd":"metrics"}   -> drops by reason, forwarding verdicts, map occupancy
+ * Errors are {"error":"..."}. Served from the agent's single thread, with
+ * a short timeout so that a stuck client cannot stall it. */
+#ifndef XDPATH_AGENT_API_H
+#define XDPATH_AGENT_API_H
+
+struct agent;
+struct json_object;
+
+/* Bind and listen at path (a stale socket file is replaced); fd or -errno. */
+int api_listen(const char *path);
+/* Accept one connection on fd and answer it. */
+void api_serve(struct agent *a, int fd);
+
+/* The answers (new references), also used by tests. */
+struct json_object *api_status(struct agent *a);
+struct json_object *api_endpoints(struct agent *a);
+struct json_object *api_metrics(struct agent *a);
+
+/* Names of enum xdp_drop_reason / enum xdp_fwd values, as operators see them. */
+extern const char *const xdp_drop_names[];
+extern const char *const xdp_fwd_names[];
+
+#endif

@@ -1,0 +1,210 @@
+/* test_agent_config: the agent's config parser (agent/config.c) and the
+ * nftables script built from it (agent/masq.c). Pure: no kernel needed. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "testutil.h"
+
+#include "config.h"
+#include "masq.h"
+#include "xdpath/datapath.h"
+
+static const char *const full =
+	"{\"nodeName\": \"node-a\", \"pinRoot\": \"/sys/fs/bpf/t\", \"stateDir\": \"/run/t\","
+	" \"endpointDir\": \"/run/t/eps\", \"uplink\": \"eth0\", \"mode\": \"vxlan\", \"vni\": 42,"
+	" \"vxlanPort\": 4789, \"nodeIP\": \"10.0.0.1\", \"nodeIP6\": \"fd00::1\","
+	" \"podCIDRs\": [\"10.244.1.0/24\", \"fd00:244:1::/64\"],"
+	" \"clusterCIDRs\": [\"10.244.0.0/16\", \"fd00:244::/48\"], \"masquerade\": true,"
+	" \"peers\": [{\"name\": \"node-b\", \"nodeIP\": \"10.0.0.2\", \"nodeIP6\": null,"
+	"             \"podCIDRs\": [\"10.244.2.0/24\"]}],"
+	" \"logLevel\": \"warn\"}";
+
+/* Parse text; on error the message must start with key + ": ". */
+static void expect_error(const char *text, const char *key)
+{
+	struct agent_config c;
+	char err[512], want[128];
+
+	assert_int_equal(config_parse(text, &c, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s: ", key);
+	if (strncmp(err, want, strlen(want)))
+		fail_msg("error \"%s\" does not start with \"%s\"", err, want);
+	assert_null(c.peers);
+}
+
+static void test_full(void **state)
+{
+	struct ipaddr ip4, ip6;
+	struct agent_config c;
+	char err[256] = "";
+
+	(void)state;
+	assert_int_equal(config_parse(full, &c, err, sizeof(err)), 0);
+	assert_string_equal(c.node_name, "node-a");
+	assert_string_equal(c.pin_root, "/sys/fs/bpf/t");
+	assert_string_equal(c.state_dir, "/run/t");
+	assert_string_equal(c.endpoint_dir, "/run/t/eps");
+	assert_string_equal(c.uplink, "eth0");
+	assert_int_equal(c.mode, XDP_MODE_VXLAN);
+	assert_int_equal(c.vni, 42);
+	assert_int_equal(c.vxlan_port, 4789);
+	ip4 = A("10.0.0.1");
+	ip6 = A("fd00::1");
+	assert_true(ipaddr_equal(&c.node_ip4, &ip4));
+	assert_true(ipaddr_equal(&c.node_ip6, &ip6));
+	assert_int_equal(c.npod_cidrs, 2);
+	assert_int_equal(c.cluster4.prefix, 16);
+	assert_int_equal(c.cluster6.prefix, 48);
+	assert_true(c.masquerade);
+	assert_int_equal(c.npeers, 1);
+	assert_string_equal(c.peers[0].name, "node-b");
+	assert_int_equal(c.peers[0].ip4.family, AF_INET);
+	assert_int_equal(c.peers[0].ip6.family, 0); /* null is absent */
+	assert_int_equal(c.peers[0].ncidrs, 1);
+	assert_int_equal(c.log_level, LOG_WARN);
+	assert_true(c.log_level_set);
+	config_free(&c);
+}
+
+static void test_defaults(void **state)
+{
+	struct agent_config c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(config_parse("{\"nodeName\": \"n\", \"uplink\": \"ens3\"}", &c, err,
+				      sizeof(err)), 0);
+	assert_string_equal(c.pin_root, XDP_DEFAULT_PIN_ROOT);
+	assert_string_equal(c.state_dir, "/run/xdpath");
+	assert_string_equal(c.endpoint_dir, XDP_DEFAULT_ENDPOINT_DIR);
+	assert_int_equal(c.mode, XDP_MODE_NATIVE);
+	assert_int_equal(c.vni, 1);
+	assert_int_equal(c.vxlan_port, 8472);
+	assert_int_equal(c.node_ip4.family, 0);
+	assert_int_equal(c.cluster4.ip.family, 0);
+	assert_false(c.masquerade);
+	assert_int_equal(c.npeers, 0);
+	assert_int_equal(c.log_level, LOG_INFO);
+	assert_false(c.log_level_set);
+	assert_string_equal(config_mode_name(c.mode), "native");
+	config_free(&c);
+}
+
+static void test_errors(void **state)
+{
+	(void)state;
+	expect_error("{\"uplink\": \"eth0\"}", "nodeName");
+	expect_error("{\"nodeName\": \"\", \"uplink\": \"eth0\"}", "nodeName");
+	expect_error("{\"nodeName\": \"n\"}", "uplink");
+	expect_error("{\"nodeName\": \"n\", \"uplink\": \"a/b\"}", "uplink");
+	expect_error("{\"nodeName\": \"n\", \"uplink\": \"averyveryverylongname\"}", "uplink");
+	expect_error("{\"nodeName\": \"n\", \"uplink\": \"e\", \"mode\": \"routes\"}", "mode");
+	expect_error("{\"nodeName\": \"n\", \"uplink\": \"e\", \"vni\": 0}", "vni");
+	expect_error("{\"nodeName\": \"n\", \"uplink\": \"e\", \"vni\": 1.5}", "vni");
+	expect_error("{\"nodeName\": \"n\", \"uplink\": \"e\", \"vxlanPort\": 65536}", "vxlanPort");
+	expect_error("{\"nodeName\": \"n\", \"uplink\": \"e\", \"endpointDir\": \"x\"}",
+		     "endpointDir");
+	expect_error("{\"nodeName\": \"n\", \"uplink\": \"e\", \"nodeIP\": \"fd00::1\"}", "nodeIP");
+	expect_error("{\"nodeName\": \"n\", \"uplink\": \"e\", \"podCIDRs\": [\"10.1.1.1/24\"]}",
+		     "podCIDRs[0]");
+	expect_error("{\"nodeName\": \"n\", \"uplink\": \"e\", \"podCIDRs\": [1]}", "podCIDRs[0]");
+	expect_error("{\"nodeName\": \"n\", \"uplink\": \"e\", \"clusterCIDRs\": [\"fd00::/48\","
+		     " \"fd01::/48\"]}", "clusterCIDRs[1]");
+	expect_error("{\"nodeName\": \"n\", \"uplink\": \"e\", \"clusterCIDRs\": [\"a\", \"b\","
+		     " \"c\"]}", "clusterCIDRs");
+	expect_error("{\"nodeName\": \"n\", \"uplink\": \"e\", \"masquerade\": 1}", "masquerade");
+	expect_error("{\"nodeName\": \"n\", \"uplink\": \"e\", \"logLevel\": \"trace\"}", "logLevel");
+	expect_error("{\"nodeName\": \"n\", \"uplink\": \"e\", \"node\": \"x\"}", "node");
+	expect_error("{\"nodeName\": \"n\", \"uplink\": \"e\", \"peers\": [1]}", "peers[0]");
+	expect_error("{\"nodeName\": \"n\", \"uplink\": \"e\", \"peers\": [{\"name\": \"b\","
+		     " \"nodeIP\": \"10.0.0.2\", \"podCIDRs\": [\"10.2.0.0/16\"]}, {\"name\": \"c\","
+		     " \"nodeIP\": \"10.0.0.3\", \"podCIDRs\": [\"fd00::/64\"]}]}",
+		     "peers[1].nodeIP6");
+	expect_error("[1]", "(top level)");
+	expect_error("{", "(file)");
+	expect_error("{} {}", "(file)");
+}
+
+static void test_peer_count_limit(void **state)
+{
+	static char text[CFG_MAX_PEERS * 80 + 256];
+	struct agent_config c;
+	char err[256];
+	size_t off;
+
+	(void)state;
+	off = (size_t)snprintf(text, sizeof(text),
+			       "{\"nodeName\": \"n\", \"uplink\": \"e\", \"peers\": [");
+	for (int i = 0; i <= CFG_MAX_PEERS; i++)
+		off += (size_t)snprintf(text + off, sizeof(text) - off,
+					"%s{\"name\": \"p%d\", \"nodeIP\": \"10.0.0.1\","
+					" \"podCIDRs\": []}", i ? "," : "", i);
+	snprintf(text + off, sizeof(text) - off, "]}");
+	assert_int_equal(config_parse(text, &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "peers: at most"));
+}
+
+/* ---- masquerade script -------------------------------------------------- */
+
+static void test_masq_on(void **state)
+{
+	struct agent_config c;
+	char err[256], buf[4096];
+
+	(void)state;
+	assert_int_equal(config_parse(full, &c, err, sizeof(err)), 0);
+	assert_int_equal(masq_script(&c, buf, sizeof(buf)), 0);
+	/* The whole table replaced in one transaction. */
+	assert_non_null(strstr(buf, "add table inet xdpath\ndelete table inet xdpath\n"
+				    "table inet xdpath {"));
+	assert_non_null(strstr(buf, "type nat hook postrouting priority srcnat; policy accept;"));
+	assert_non_null(strstr(buf, "oifname \"eth0\" ip saddr { 10.244.1.0/24 } ip daddr != "
+				    "{ 10.244.0.0/16, 10.244.1.0/24, 10.244.2.0/24 } masquerade"));
+	assert_non_null(strstr(buf, "oifname \"eth0\" ip6 saddr { fd00:244:1::/64 } ip6 daddr != "
+				    "{ fd00:244::/48, fd00:244:1::/64 } masquerade"));
+	/* Too small a buffer is an error, not a truncated script. */
+	assert_int_equal(masq_script(&c, buf, 100), -ENOSPC);
+	config_free(&c);
+}
+
+static void test_masq_off_and_v4_only(void **state)
+{
+	struct agent_config c;
+	char err[256], buf[4096];
+
+	(void)state;
+	assert_int_equal(config_parse("{\"nodeName\": \"n\", \"uplink\": \"e\"}", &c, err,
+				      sizeof(err)), 0);
+	assert_int_equal(masq_script(&c, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "add table inet xdpath\ndelete table inet xdpath\n");
+	config_free(&c);
+
+	assert_int_equal(config_parse("{\"nodeName\": \"n\", \"uplink\": \"e\", \"masquerade\": true,"
+				      " \"podCIDRs\": [\"10.1.0.0/24\"]}", &c, err, sizeof(err)), 0);
+	assert_int_equal(masq_script(&c, buf, sizeof(buf)), 0);
+	assert_non_null(strstr(buf, "ip saddr { 10.1.0.0/24 } ip daddr != { 10.1.0.0/24 }"));
+	assert_null(strstr(buf, "ip6"));
+	config_free(&c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_full),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_peer_count_limit),
+		cmocka_unit_test(test_masq_on),
+		cmocka_unit_test(test_masq_off_and_v4_only),
+	};
+
+	log_min_level = LOG_ERROR + 1;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
