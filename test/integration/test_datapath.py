@@ -240,3 +240,34 @@ def test_kill_agent_during_transfer(cluster):
     intervals = [i["sum"]["bytes"] for i in res["intervals"]]
     assert len(intervals) >= 7 and all(b > 0 for b in intervals), intervals
     assert ctl(node, "status")["ready"] is True
+
+
+def endpoint_keys(node):
+    out = sandbox.run(["bpftool", "-j", "map", "dump", "pinned",
+                       os.path.join(node.pin_root, "xdp_endpoints")]).stdout
+    return {bytes(int(b, 16) for b in e["key"]) for e in json.loads(out)}
+
+
+def ep_key(ip):
+    import ipaddress
+    a = ipaddress.ip_address(ip)
+    fam = 4 if a.version == 4 else 6
+    return bytes([fam, 0, 0, 0]) + a.packed + bytes(16 - len(a.packed))
+
+
+def test_cni_check_and_del_cover_the_datapath(cluster):
+    """CHECK verifies the pod's map entries and program; DEL removes them."""
+    n1 = cluster.nodes[0]
+    p = cluster.add_pod(n1, name="chk")
+    conf = dict(n1.cni_conf(), prevResult=p.result)
+    assert n1.cni("CHECK", p.container_id, p.path, conf=conf).returncode == 0
+    keys = endpoint_keys(n1)
+    assert ep_key(p.ip4) in keys and ep_key(p.ip6) in keys
+    key = " ".join(str(b) for b in ep_key(p.ip4))
+    sandbox.run(["bpftool", "map", "delete", "pinned",
+                 os.path.join(n1.pin_root, "xdp_endpoints"), "key", *key.split()])
+    r = n1.cni("CHECK", p.container_id, p.path, conf=conf)
+    assert r.returncode != 0 and "datapath has no endpoint entry" in r.stdout, r
+    p.delete()
+    keys = endpoint_keys(n1)
+    assert ep_key(p.ip4) not in keys and ep_key(p.ip6) not in keys

@@ -349,3 +349,21 @@ def test_kubernetes_sized_container_id(node):
     assert node.cni("CHECK", dict(conf, prevResult=res), cid, pod).rc == 0
     node.delete(conf, cid, pod)
     node.assert_clean()
+
+
+def test_datapath_not_loaded_is_try_again(node):
+    """A node configured for the datapath whose agent has not loaded it:
+    code 11 and nothing left behind (the runtime retries)."""
+    pod = node.pod("a")
+    conf = node.conf(datapath={"pinRoot": os.path.join(node.dir, "no-bpffs-here")})
+    r = node.cni("ADD", conf, "c1", pod)
+    assert r.rc == 1 and r.code == 11, r
+    assert "xdpathd" in r.text, r
+    node.assert_clean()
+    assert "eth0" not in node.in_pod(pod, "ip", "link").stdout
+    node.delete(conf, "c1", pod)
+
+
+def test_datapath_pin_root_must_be_absolute(node):
+    r = node.cni("ADD", node.conf(datapath={"pinRoot": "rel/path"}), "c1", node.pod("a"))
+    assert r.rc == 1 and r.code == 7 and "datapath.pinRoot" in r.text, r
