@@ -203,8 +203,13 @@ static int step_tunnel(struct agent *a)
 	return err;
 }
 
+/* A restart reuses a pinned datapath that keeps forwarding and whose
+ * programs are replaced atomically: if it was ready, it stays ready, so
+ * CNI ADDs are not refused (code 11) while the agent restarts. */
 static int step_config(struct agent *a)
 {
+	if (!a->ready && node_config_was_ready(a))
+		a->ready = true;
 	return node_config_write(a, a->ready);
 }
 

@@ -111,6 +111,15 @@ static void ip6_of(const struct ipaddr *a, __u8 *out)
 		memcpy(out, a->b, 16);
 }
 
+bool node_config_was_ready(struct agent *a)
+{
+	int fd = loader_map_fd(&a->ld, XDP_PIN_CONFIG);
+	struct xdp_config x;
+	__u32 zero = 0;
+
+	return fd >= 0 && !bpf_map_lookup_elem(fd, &zero, &x) && (x.flags & XDP_CFG_F_READY);
+}
+
 int node_config_write(struct agent *a, bool ready)
 {
 	const struct agent_config *c = &a->cfg;

@@ -17,6 +17,8 @@ struct agent;
  * leftover xdpvx0. */
 int node_tunnel_sync(struct agent *a);
 /* Write xdp_config; ready sets XDP_CFG_F_READY. */
+/* The pinned xdp_config already says ready (a restart). */
+bool node_config_was_ready(struct agent *a);
 int node_config_write(struct agent *a, bool ready);
 /* xdp_nodes = the peers' pod CIDRs; stale entries removed. Returns the
  * number of entries, or -errno. */

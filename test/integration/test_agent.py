@@ -717,7 +717,16 @@ def test_kill9_and_restart_are_hitless(agent):
         assert ip_b in agent.endpoint_keys()
         time.sleep(0.5)
 
-        agent.start()
+        # The restart keeps the datapath ready: sample the pinned flag while
+        # the new agent starts; a CNI ADD would never see it cleared.
+        assert agent.xdp_config()["flags"] == 1
+        readies = agent.log().count('msg="ready"')
+        p = agent.start(wait=False)
+        samples = []
+        while agent.log().count('msg="ready"') == readies and len(samples) < 500:
+            samples.append(agent.xdp_config()["flags"])
+        agent.wait_ready(p)
+        assert samples and all(f == 1 for f in samples), samples
     finally:
         out, _ = ping.communicate(timeout=30)
     sent, received = ping_stats(out)
