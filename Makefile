@@ -56,7 +56,7 @@ help:
 	@echo "make          build build/bin/xdpath, xdpathd (agent), xdpathctl"
 	@echo "make demo     install deps, build, run the demo (throwaway node, 3 pods)"
 	@echo "make test     install deps, build, run unit + integration + short fuzz"
-	@echo "make bench    benchmarks (prints ratios against the reference plugins)"
+	@echo "make bench    CNI ADD/DEL and pod-to-pod datapath benchmarks (ratios against references and limits)"
 	@echo "make fuzz     long libFuzzer run over the config parser"
 	@echo "make SANITIZE=1 ...  build with ASan/UBSan"
 
@@ -134,6 +134,7 @@ test: deps
 
 bench: deps all
 	scripts/bench-cni.sh
+	scripts/bench-datapath.sh
 
 demo: deps all
 	scripts/demo.sh

@@ -32,6 +32,7 @@ struct agent {
 	struct dp dp;              /* the pinned endpoint/config maps and prog_from_pod */
 	struct nl nl;              /* rtnetlink, in the node netns */
 	int uplink_ifindex;
+	bool uplink_is_veth;        /* auto XDP stays off there (see step_attach) */
 	int tunnel_ifindex;        /* xdpvx0 in vxlan mode, else 0 */
 	uint32_t from_pod_id;      /* the loaded from_pod program's id */
 	bool ready;                /* XDP_CFG_F_READY is set */

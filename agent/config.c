@@ -325,6 +325,22 @@ static int parse_mode(struct json_object *o, struct agent_config *c, struct perr
 	return 0;
 }
 
+static int parse_xdp_uplink(struct json_object *o, struct agent_config *c, struct perr *e)
+{
+	static const char *const names[] = { "auto", "native", "generic", "off" };
+	char v[16] = "auto";
+
+	if (get_str(o, "xdpUplink", "xdpUplink", v, sizeof(v), e))
+		return -1;
+	for (int i = 0; i < 4; i++) {
+		if (!strcmp(v, names[i])) {
+			c->xdp_uplink = i;
+			return 0;
+		}
+	}
+	return fail(e, "xdpUplink", "\"%s\" is not auto, native, generic or off", v);
+}
+
 static int parse_log_level(struct json_object *o, struct agent_config *c, struct perr *e)
 {
 	char lvl[16] = "";
@@ -356,7 +372,8 @@ static int parse_required(struct json_object *o, struct agent_config *c, struct 
 
 static const char *const top_keys[] = {
 	"nodeName", "pinRoot", "stateDir", "endpointDir", "uplink", "mode", "vni", "vxlanPort",
-	"nodeIP", "nodeIP6", "podCIDRs", "clusterCIDRs", "masquerade", "peers", "logLevel", NULL,
+	"nodeIP", "nodeIP6", "podCIDRs", "clusterCIDRs", "masquerade", "xdpUplink", "peers",
+	"logLevel", NULL,
 };
 
 static void defaults(struct agent_config *c)
@@ -386,7 +403,7 @@ static int parse_obj(struct json_object *o, struct agent_config *c, struct perr 
 	    get_ip(o, "nodeIP", "nodeIP", AF_INET, &c->node_ip4, e) ||
 	    get_ip(o, "nodeIP6", "nodeIP6", AF_INET6, &c->node_ip6, e) ||
 	    get_cidrs(o, "podCIDRs", "podCIDRs", c->pod_cidrs, CFG_MAX_CIDRS, &c->npod_cidrs, e) ||
-	    parse_cluster(o, c, e) || get_bool(o, "masquerade", &c->masquerade, e) ||
+	    parse_cluster(o, c, e) || get_bool(o, "masquerade", &c->masquerade, e) || parse_xdp_uplink(o, c, e) ||
 	    parse_log_level(o, c, e) || parse_peers(o, c, e))
 		return -1;
 	c->vxlan_port = (uint16_t)port;

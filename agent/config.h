@@ -27,6 +27,14 @@ struct cfg_peer {
 	int ncidrs;
 };
 
+/* Where xdp_uplink runs (config "xdpUplink"). */
+enum cfg_xdp {
+	CFG_XDP_AUTO = 0,  /* native, except on a veth uplink: left detached there */
+	CFG_XDP_NATIVE,
+	CFG_XDP_GENERIC,
+	CFG_XDP_OFF,
+};
+
 struct agent_config {
 	char node_name[CFG_NAME_MAX];
 	char pin_root[PATH_MAX];
@@ -41,6 +49,7 @@ struct agent_config {
 	int npod_cidrs;
 	struct ipnet cluster4, cluster6;   /* ip.family 0 when absent */
 	bool masquerade;
+	int xdp_uplink;           /* enum cfg_xdp */
 	struct cfg_peer *peers;
 	int npeers;
 	enum log_level log_level;

@@ -18,6 +18,7 @@
 #include "dp.h"
 #include "log.h"
 #include "migrate.h"
+#include "config.h"
 #include "xdpath/datapath.h"
 
 #include "from_pod.skel.h"
@@ -286,27 +287,35 @@ int loader_attach_to_pod(const struct loader *ld, int ifindex)
 	return dp_tc_attach(ifindex, bpf_program__fd(ld->to_pod->progs.to_pod), true);
 }
 
-int loader_attach_xdp(const struct loader *ld, int ifindex, const char **mode)
+static int xdp_flags_of(int want)
+{
+	return want == CFG_XDP_GENERIC ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
+}
+
+int loader_attach_xdp(const struct loader *ld, int ifindex, int want, const char **mode)
 {
 	int fd = bpf_program__fd(ld->xdp_uplink->progs.xdp_uplink);
 	LIBBPF_OPTS(bpf_xdp_query_opts, q);
 	int err;
 
-	/* Attaching in the mode already in use replaces the program atomically
-	 * (the kernel refuses native and generic at once anyway). */
 	err = bpf_xdp_query(ifindex, 0, &q);
 	if (err)
 		return err;
-	if (q.attach_mode == XDP_ATTACHED_SKB) {
-		*mode = "generic";
-		return bpf_xdp_attach(ifindex, fd, XDP_FLAGS_SKB_MODE, NULL);
+	if (want == CFG_XDP_OFF) {
+		*mode = "off";
+		if (q.attach_mode == XDP_ATTACHED_NONE)
+			return 0;
+		return bpf_xdp_detach(ifindex, q.attach_mode == XDP_ATTACHED_SKB ? XDP_FLAGS_SKB_MODE
+										   : XDP_FLAGS_DRV_MODE,
+				      NULL);
 	}
-	*mode = "native";
-	err = bpf_xdp_attach(ifindex, fd, XDP_FLAGS_DRV_MODE, NULL);
-	if (!err || q.attach_mode == XDP_ATTACHED_DRV)
-		return err;
-	log_info("loader", "native XDP refused, using generic", "ifindex=%d err=\"%s\"", ifindex,
-		 strerror(-err));
-	*mode = "generic";
-	return bpf_xdp_attach(ifindex, fd, XDP_FLAGS_SKB_MODE, NULL);
+	/* Switching modes: the kernel refuses native and generic at once. */
+	if ((q.attach_mode == XDP_ATTACHED_SKB && want != CFG_XDP_GENERIC) ||
+	    (q.attach_mode == XDP_ATTACHED_DRV && want == CFG_XDP_GENERIC))
+		bpf_xdp_detach(ifindex, q.attach_mode == XDP_ATTACHED_SKB ? XDP_FLAGS_SKB_MODE
+									   : XDP_FLAGS_DRV_MODE,
+			       NULL);
+	/* Same mode: replaced atomically. */
+	*mode = want == CFG_XDP_GENERIC ? "generic" : "native";
+	return bpf_xdp_attach(ifindex, fd, xdp_flags_of(want), NULL);
 }
