@@ -7,9 +7,9 @@ OBJ     := $(BUILD)/obj
 PYTHON  := /usr/bin/python3
 
 CFLAGS  ?= -O2 -g
-PKGS    := json-c libmnl libbpf
+PKGS    := json-c libmnl libbpf yaml-0.1
 CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-missing-field-initializers \
-           -D_GNU_SOURCE -Iinclude -Ilib -Icni -I$(BUILD)/bpf $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+           -D_GNU_SOURCE -Iinclude -Ilib -Icni -Ipolicy -I$(BUILD)/bpf $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 ifeq ($(SANITIZE),1)
@@ -30,6 +30,10 @@ CNI_OBJS  := $(CNI_LIB:%.c=$(OBJ)/%.o)
 AGENT_SRCS := $(filter-out agent/main.c agent/xdpathctl.c,$(wildcard agent/*.c)) $(LIB_SRCS)
 AGENT_OBJS := $(AGENT_SRCS:%.c=$(OBJ)/%.o)
 AGENT_LDLIBS := $(LDLIBS) $(shell pkg-config --libs libnftables 2>/dev/null)
+
+# The policy library (NetworkPolicy -> map contents), linked into its tests.
+POLICY_SRCS := $(wildcard policy/*.c)
+POLICY_OBJS := $(POLICY_SRCS:%.c=$(OBJ)/%.o)
 
 UNIT_SRCS := $(wildcard test/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:test/unit/%.c=$(TESTDIR)/%)
@@ -57,13 +61,13 @@ help:
 	@echo "make demo     install deps, build, run the demo (throwaway node, 3 pods)"
 	@echo "make test     install deps, build, run unit + integration + short fuzz"
 	@echo "make bench    CNI ADD/DEL and pod-to-pod datapath benchmarks (ratios against references and limits)"
-	@echo "make fuzz     long libFuzzer run over the config parser"
+	@echo "make fuzz     long libFuzzer runs over the config and policy parsers (FUZZ_SECONDS each)"
 	@echo "make SANITIZE=1 ...  build with ASan/UBSan"
 
 deps:
 	@scripts/install-deps.sh
 
-$(OBJ)/%.o: %.c $(wildcard cni/*.h lib/*.h include/xdpath/*.h)
+$(OBJ)/%.o: %.c $(wildcard cni/*.h lib/*.h policy/*.h include/xdpath/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -93,15 +97,29 @@ $(TESTDIR)/test_agent_%: test/unit/test_agent_%.c $(AGENT_OBJS) $(wildcard test/
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Iagent $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(AGENT_LDLIBS) -lcmocka
 
+# Policy unit tests (test_policy_*.c) link the policy library. A static
+# pattern rule: the objects are mentioned nowhere else, and a plain pattern
+# rule would lose to $(TESTDIR)/% whose prerequisites already exist.
+POLICY_TESTS := $(filter $(TESTDIR)/test_policy_%,$(UNIT_BINS))
+$(POLICY_TESTS): $(TESTDIR)/test_policy_%: test/unit/test_policy_%.c $(POLICY_OBJS) $(CNI_OBJS) $(wildcard test/unit/*.h policy/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS) -lcmocka
+
 # test_bpf includes the skeletons (and loads the objects they embed).
 $(TESTDIR)/test_bpf: $(BPF_SKELS)
 
-# libFuzzer target over the network-config parser (clang only).
+# libFuzzer targets over the network-config parser and the policy
+# manifest parser (clang only).
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE \
-               -Iinclude -Ilib -Icni $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+               -Iinclude -Ilib -Icni -Ipolicy $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZERS     := config policy
 $(BUILD)/fuzz/fuzz_config: test/fuzz/fuzz_config.c $(CNI_LIB)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/fuzz/fuzz_policy: test/fuzz/fuzz_policy.c $(POLICY_SRCS) $(LIB_SRCS) $(wildcard policy/*.h)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) $(LDLIBS)
 
 # libcni test driver, built offline against Debian's libcni sources.
 $(BUILD)/test/cnidrv: test/libcni-driver/main.go
@@ -118,13 +136,14 @@ integration: $(BIN)/xdpath $(BIN)/xdpathd $(BIN)/xdpathctl $(BUILD)/test/cnidrv
 	XDPATH_PLUGIN=$(CURDIR)/$(BIN)/xdpath $(PYTHON) -m pytest -q test/integration
 
 # New inputs go to build/ (the first directory); the seeds stay read-only.
-fuzz-short: $(BUILD)/fuzz/fuzz_config
-	@mkdir -p $(BUILD)/fuzz/corpus
-	$(BUILD)/fuzz/fuzz_config -max_total_time=20 $(BUILD)/fuzz/corpus test/fuzz/corpus/config
-
-fuzz: $(BUILD)/fuzz/fuzz_config
-	@mkdir -p $(BUILD)/fuzz/corpus
-	$(BUILD)/fuzz/fuzz_config -max_total_time=$(or $(FUZZ_SECONDS),600) $(BUILD)/fuzz/corpus test/fuzz/corpus/config
+# Each fuzzer runs for FUZZ_SECONDS (fuzz-short: 20 s each).
+FUZZ_SECONDS ?= 600
+fuzz-short: FUZZ_SECONDS := 20
+fuzz-short fuzz: $(FUZZERS:%=$(BUILD)/fuzz/fuzz_%)
+	@mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/corpus-policy
+	$(BUILD)/fuzz/fuzz_config -max_total_time=$(FUZZ_SECONDS) $(BUILD)/fuzz/corpus test/fuzz/corpus/config
+	$(BUILD)/fuzz/fuzz_policy -max_total_time=$(FUZZ_SECONDS) -dict=test/fuzz/policy.dict \
+		$(BUILD)/fuzz/corpus-policy test/fuzz/corpus/policy
 
 test: deps
 	$(MAKE) all
