@@ -18,6 +18,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "agent.h"
 #include "api.h"
 #include "log.h"
@@ -114,22 +115,6 @@ static int load_config(const struct opts *o, struct agent_config *cfg)
 
 /* ---- start-up steps --------------------------------------------------------- */
 
-static int mkdir_p(const char *path)
-{
-	char tmp[PATH_MAX];
-
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0755) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	return mkdir(tmp, 0755) && errno != EEXIST ? -errno : 0;
-}
-
 /* <stateDir>/xdpathd.sock; -ENAMETOOLONG if it does not fit. */
 static int socket_path(const struct agent *a, char *buf, size_t len)
 {
@@ -145,7 +130,7 @@ static int lock_fd = -1;
 static int step_lock(struct agent *a)
 {
 	char path[PATH_MAX];
-	int err = mkdir_p(a->cfg.state_dir);
+	int err = mkdir_p(a->cfg.state_dir, 0755);
 
 	if (err)
 		return err;
@@ -158,7 +143,7 @@ static int step_lock(struct agent *a)
 		log_error("main", "another xdpathd runs with this stateDir", "lock=%s", path);
 		return -EBUSY;
 	}
-	return mkdir_p(a->cfg.endpoint_dir);
+	return mkdir_p(a->cfg.endpoint_dir, 0755);
 }
 
 static int step_bpffs(struct agent *a)
@@ -367,7 +352,7 @@ static int watch_dir(struct agent *a, struct loop *l)
 {
 	if (l->watch >= 0)
 		return 0;
-	mkdir_p(a->cfg.endpoint_dir);
+	mkdir_p(a->cfg.endpoint_dir, 0755);
 	l->watch = inotify_add_watch(l->ino, a->cfg.endpoint_dir, INO_MASK);
 	if (l->watch < 0) {
 		log_error("main", "cannot watch endpointDir", "dir=%s err=\"%s\"",

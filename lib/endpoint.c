@@ -1,5 +1,6 @@
 /* endpoint: attachment records on disk, and names derived from the attachment. */
 #include "endpoint.h"
+#include "fsutil.h"
 #include "mac.h"
 
 #include <dirent.h>
@@ -57,25 +58,6 @@ static int record_path(const char *dir, const char *id, const char *ifname, char
 	return 0;
 }
 
-static int mkdir_p(const char *path)
-{
-	char tmp[PATH_MAX];
-
-	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0755) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(tmp, 0755) && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 static struct json_object *to_json(const struct endpoint *ep)
 {
 	struct json_object *o = json_object_new_object(), *ips = json_object_new_array();
@@ -115,7 +97,7 @@ int endpoint_write(const char *dir, const struct endpoint *ep)
 	int fd, err = 0;
 	ssize_t len;
 
-	err = mkdir_p(dir);
+	err = mkdir_p(dir, 0755);
 	if (err)
 		return err;
 	err = record_path(dir, ep->container_id, ep->ifname, path, sizeof(path));
