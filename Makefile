@@ -58,7 +58,7 @@ $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
 
 help:
 	@echo "make          build build/bin/xdpath, xdpathd (agent), xdpathctl"
-	@echo "make demo     install deps, build, run the demo (throwaway node, 3 pods)"
+	@echo "make demo     install deps, build, run the demo (2 nodes x 2 pods on the eBPF datapath)"
 	@echo "make test     install deps, build, run unit + integration + short fuzz"
 	@echo "make bench    CNI ADD/DEL and pod-to-pod datapath benchmarks (ratios against references and limits)"
 	@echo "make fuzz     long libFuzzer runs over the config and policy parsers (FUZZ_SECONDS each)"
