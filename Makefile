@@ -26,8 +26,10 @@ CNI_SRCS  := $(wildcard cni/*.c)
 CNI_LIB   := $(filter-out cni/main.c,$(CNI_SRCS)) $(LIB_SRCS)
 CNI_OBJS  := $(CNI_LIB:%.c=$(OBJ)/%.o)
 
-# The agent: every agent/*.c but the CLI, plus lib/; libnftables for masquerade.
-AGENT_SRCS := $(filter-out agent/main.c agent/xdpathctl.c,$(wildcard agent/*.c)) $(LIB_SRCS)
+# The agent: every agent/*.c but the CLI, plus lib/ and the policy library
+# (policysrc.c); libnftables for masquerade.
+AGENT_SRCS := $(filter-out agent/main.c agent/xdpathctl.c,$(wildcard agent/*.c)) $(LIB_SRCS) \
+              $(wildcard policy/*.c)
 AGENT_OBJS := $(AGENT_SRCS:%.c=$(OBJ)/%.o)
 AGENT_LDLIBS := $(LDLIBS) $(shell pkg-config --libs libnftables 2>/dev/null)
 
@@ -80,7 +82,7 @@ $(TESTDIR)/%: test/unit/%.c $(CNI_OBJS) $(wildcard test/unit/*.h)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS) -lcmocka
 
 # Agent objects include the skeletons (loader.c) and agent/*.h.
-$(OBJ)/agent/%.o: agent/%.c $(BPF_SKELS) $(wildcard agent/*.h lib/*.h include/xdpath/*.h)
+$(OBJ)/agent/%.o: agent/%.c $(BPF_SKELS) $(wildcard agent/*.h lib/*.h policy/*.h include/xdpath/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 

@@ -6,7 +6,8 @@
  *   node.c      xdp_config, the vxlan device, peers (xdp_nodes, native routes)
  *   masq.c      the nftables masquerade table
  *   reconcile.c endpoint records -> xdp_endpoints + from_pod on host veths
- *   api.c       the local unix socket (status, endpoints, metrics) */
+ *   policysrc.c policyDir manifests -> a compiled policy kept in memory
+ *   api.c       the local unix socket (status, endpoints, metrics, policies) */
 #ifndef XDPATH_AGENT_AGENT_H
 #define XDPATH_AGENT_AGENT_H
 
@@ -26,6 +27,8 @@
 #define AGENT_RTPROT 0xd9
 #define AGENT_RESYNC_SEC 10
 
+struct policy_src;
+
 struct agent {
 	struct agent_config cfg;
 	struct loader ld;
@@ -41,6 +44,7 @@ struct agent {
 	long startup_ms;
 	int nendpoints;            /* records with a live veth, at the last full reconcile */
 	int waiting_keys;          /* map entries in their grace period: a pass is due */
+	struct policy_src *policy; /* policysrc.c; NULL until the first load */
 };
 
 /* Milliseconds since start (CLOCK_MONOTONIC). */

@@ -17,6 +17,7 @@
 #include "agent.h"
 #include "endpoint.h"
 #include "log.h"
+#include "policysrc.h"
 #include "xdpath/datapath.h"
 
 #define REQ_MAX 4096
@@ -134,7 +135,8 @@ static struct json_object *dispatch(struct agent *a, struct json_object *req)
 	char msg[160];
 
 	if (!json_object_object_get_ex(req, "cmd", &c) || !json_object_is_type(c, json_type_string))
-		return error_obj("request must be {\"cmd\": \"status\"|\"endpoints\"|\"metrics\"}");
+		return error_obj("request must be {\"cmd\": \"status\"|\"endpoints\"|\"metrics\"|"
+				 "\"policies\"}");
 	cmd = json_object_get_string(c);
 	if (!strcmp(cmd, "status"))
 		return api_status(a);
@@ -142,6 +144,8 @@ static struct json_object *dispatch(struct agent *a, struct json_object *req)
 		return api_endpoints(a);
 	if (!strcmp(cmd, "metrics"))
 		return api_metrics(a);
+	if (!strcmp(cmd, "policies"))
+		return policysrc_json(a);
 	snprintf(msg, sizeof(msg), "unknown cmd \"%.64s\"", cmd);
 	return error_obj(msg);
 }

@@ -4,6 +4,7 @@
  *   {"cmd":"status"}    -> readiness, node, mode, pin root, endpoint count, uptime
  *   {"cmd":"endpoints"} -> every endpoint record with its live datapath state
  *   {"cmd":"metrics"}   -> drops by reason, forwarding verdicts, map occupancy
+ *   {"cmd":"policies"}  -> the policyDir policies (policysrc.c), invalid objects, stats
  * Errors are {"error":"..."}. Served from the agent's single thread, with
  * a short timeout so that a stuck client cannot stall it. */
 #ifndef XDPATH_AGENT_API_H

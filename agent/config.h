@@ -40,6 +40,7 @@ struct agent_config {
 	char pin_root[PATH_MAX];
 	char state_dir[PATH_MAX];
 	char endpoint_dir[PATH_MAX];
+	char policy_dir[PATH_MAX];   /* "policyDir": manifests to load; "" when absent */
 	char uplink[IFNAMSIZ];
 	int mode;                 /* enum xdp_mode */
 	uint32_t vni;

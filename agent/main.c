@@ -24,6 +24,7 @@
 #include "log.h"
 #include "masq.h"
 #include "node.h"
+#include "policysrc.h"
 #include "reconcile.h"
 #include "xdpath/datapath.h"
 
@@ -272,6 +273,14 @@ static int step_endpoints(struct agent *a)
 	return endpoints(a, true);
 }
 
+/* The policy source (policyDir): kept in memory only, nothing enforced
+ * yet. A failed load is logged and does not stop the agent. */
+static int step_policies(struct agent *a)
+{
+	policysrc_load(a, true);
+	return 0;
+}
+
 static int step_ready(struct agent *a)
 {
 	int err = node_config_write(a, true);
@@ -304,6 +313,7 @@ static const struct step startup[] = {
 	{ "attach uplink", step_attach },
 	{ "watch endpoints, open API", step_events },
 	{ "reconcile endpoints", step_endpoints },
+	{ "load policies", step_policies },
 	{ "ready", step_ready },
 };
 
@@ -341,9 +351,11 @@ struct loop {
 	int sig;
 	int ino;
 	int watch;      /* -1 when endpointDir is not watched (yet) */
+	int pwatch;     /* -1 when policyDir is not watched (none, missing, not yet) */
 	int timer;
 	int api;
 	bool full;      /* a full reconcile is due */
+	bool policy;    /* policyDir changed: reload it */
 };
 
 #define INO_MASK (IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM | IN_ONLYDIR)
@@ -360,6 +372,20 @@ static int watch_dir(struct agent *a, struct loop *l)
 		return -errno;
 	}
 	return 0;
+}
+
+/* policyDir is not ours to create: a missing one is watched once it exists
+ * (retried at every resync). */
+static void watch_policy_dir(struct agent *a, struct loop *l)
+{
+	const char *dir = policysrc_dir(a);
+
+	if (l->pwatch >= 0 || !dir[0])
+		return;
+	l->pwatch = inotify_add_watch(l->ino, dir, INO_MASK);
+	if (l->pwatch < 0)
+		log_debug("policy", "cannot watch policyDir", "dir=%s err=\"%s\"", dir,
+			  strerror(errno));
 }
 
 static int epoll_add(int ep, int fd)
@@ -384,6 +410,7 @@ static int loop_open(struct agent *a, struct loop *l)
 	l->timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	l->ep = epoll_create1(EPOLL_CLOEXEC);
 	l->watch = -1;
+	l->pwatch = -1;
 	if (l->sig < 0 || l->ino < 0 || l->timer < 0 || l->ep < 0 ||
 	    timerfd_settime(l->timer, 0, &its, NULL))
 		return -errno;
@@ -398,10 +425,11 @@ static int loop_open(struct agent *a, struct loop *l)
 	if (epoll_add(l->ep, l->sig) || epoll_add(l->ep, l->ino) || epoll_add(l->ep, l->timer) ||
 	    epoll_add(l->ep, l->api))
 		return -errno;
+	watch_policy_dir(a, l);
 	return watch_dir(a, l);
 }
 
-static struct loop loop = { -1, -1, -1, -1, -1, -1, false };
+static struct loop loop = { -1, -1, -1, -1, -1, -1, -1, false, false };
 
 /* Before the first reconcile, so that no record written meanwhile is missed
  * (one written during the pass is just applied twice). */
@@ -421,6 +449,14 @@ static void on_inotify(struct agent *a, struct loop *l)
 	while ((n = read(l->ino, buf, sizeof(buf))) > 0) {
 		for (char *p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
 			ev = (const struct inotify_event *)p;
+			if (ev->wd == l->pwatch && l->pwatch >= 0) {
+				if (ev->mask & IN_IGNORED)
+					l->pwatch = -1; /* re-watched at resync */
+				l->policy = true;
+				continue;
+			}
+			if (ev->mask & IN_Q_OVERFLOW)
+				l->policy = true;
 			if (ev->mask & (IN_Q_OVERFLOW | IN_DELETE | IN_MOVED_FROM))
 				l->full = true;
 			if (ev->mask & IN_IGNORED) {
@@ -451,6 +487,9 @@ static void resync(struct agent *a, struct loop *l)
 	node_routes_sync(a);
 	if (!a->masq_ok)
 		step_masq(a);
+	watch_policy_dir(a, l);
+	policysrc_load(a, false);
+	l->policy = false;
 	l->full = false;
 }
 
@@ -478,6 +517,10 @@ static void reload(struct agent *a, struct loop *l, const struct opts *o)
 	memcpy(n.pin_root, a->cfg.pin_root, sizeof(n.pin_root));
 	memcpy(n.state_dir, a->cfg.state_dir, sizeof(n.state_dir));
 	memcpy(n.endpoint_dir, a->cfg.endpoint_dir, sizeof(n.endpoint_dir));
+	if (strcmp(n.policy_dir, a->cfg.policy_dir) && l->pwatch >= 0) {
+		inotify_rm_watch(l->ino, l->pwatch);
+		l->pwatch = -1;
+	}
 	config_free(&a->cfg);
 	a->cfg = n;
 	if (!run_steps(a, reapply, sizeof(reapply) / sizeof(reapply[0])))
@@ -514,6 +557,10 @@ static int loop_run(struct agent *a, struct loop *l, const struct opts *o)
 		if (l->full) {
 			resync(a, l);
 			after_pass(a, l);
+		}
+		if (l->policy) {
+			l->policy = false;
+			policysrc_load(a, false);
 		}
 		n = epoll_wait(l->ep, evs, 8, -1);
 		if (n < 0 && errno != EINTR)
@@ -578,6 +625,7 @@ int main(int argc, char **argv)
 	loop_close(&a, &loop);
 	dp_close(&a.dp);
 	loader_close(&a.ld);
+	policysrc_free(&a);
 	nl_close(&a.nl);
 	config_free(&a.cfg);
 	return rc ? EXIT_RUNTIME : 0;

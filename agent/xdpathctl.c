@@ -20,7 +20,8 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: xdpathctl [--socket PATH] status|endpoint list|metrics [-o table|json]\n"
+	fprintf(f, "usage: xdpathctl [--socket PATH] status|endpoint list|metrics|policy list "
+		   "[-o table|json]\n"
 		   "  --socket PATH  the agent's socket (default " DEFAULT_SOCKET ")\n"
 		   "  -o table|json  aligned tables (default) or the agent's JSON\n");
 }
@@ -277,6 +278,67 @@ static void print_metrics(struct json_object *o)
 	print_pairs(m, maps, "entries", "capacity");
 }
 
+/* "a,b" of the strings in o[k]. */
+static void joined(struct json_object *o, const char *k, char *buf, size_t len)
+{
+	struct json_object *arr;
+	size_t off = 0;
+
+	snprintf(buf, len, "-");
+	if (!json_object_object_get_ex(o, k, &arr) || !json_object_is_type(arr, json_type_array))
+		return;
+	for (size_t i = 0; i < json_object_array_length(arr) && off < len; i++)
+		off += snprintf(buf + off, len - off, "%s%s", i ? "," : "",
+				json_object_get_string(json_object_array_get_idx(arr, i)));
+}
+
+static const char *or_dash(struct json_object *o, const char *k)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) && v ? json_object_get_string(v) : "-";
+}
+
+static void print_policies(struct json_object *o)
+{
+	static const char *const head[] = { "NAMESPACE", "NAME", "TYPES",
+					    "INGRESS", "EGRESS", "SELECTS" };
+	static const char *const ehead[] = { "KIND", "NAMESPACE/NAME", "REASON" };
+	struct table t = { .ncols = 6, .right = { [3] = true, [4] = true } };
+	struct json_object *pols = NULL, *errs = NULL;
+	char types[64], in[24], eg[24], sel[1024], obj[600];
+
+	json_object_object_get_ex(o, "policies", &pols);
+	json_object_object_get_ex(o, "errors", &errs);
+	table_row(&t, head);
+	for (size_t i = 0; pols && i < json_object_array_length(pols); i++) {
+		struct json_object *p = json_object_array_get_idx(pols, i);
+		const char *row[6] = { str(p, "namespace"), str(p, "name"), types, in, eg, sel };
+
+		joined(p, "types", types, sizeof(types));
+		joined(p, "selects", sel, sizeof(sel));
+		if (!strcmp(sel, ""))
+			snprintf(sel, sizeof(sel), "-");
+		snprintf(in, sizeof(in), "%lld", num(p, "ingressRules"));
+		snprintf(eg, sizeof(eg), "%lld", num(p, "egressRules"));
+		table_row(&t, row);
+	}
+	table_print(&t);
+	if (!errs || !json_object_array_length(errs))
+		return;
+	printf("\nInvalid objects:\n");
+	t = (struct table){ .ncols = 3 };
+	table_row(&t, ehead);
+	for (size_t i = 0; i < json_object_array_length(errs); i++) {
+		struct json_object *e = json_object_array_get_idx(errs, i);
+		const char *row[3] = { or_dash(e, "kind"), obj, or_dash(e, "reason") };
+
+		snprintf(obj, sizeof(obj), "%s/%s", or_dash(e, "namespace"), or_dash(e, "name"));
+		table_row(&t, row);
+	}
+	table_print(&t);
+}
+
 /* The API command for argv's command words; NULL if unknown. */
 static const char *api_cmd(int argc, char **argv)
 {
@@ -288,6 +350,8 @@ static const char *api_cmd(int argc, char **argv)
 		return "endpoints";
 	if (argc == 1 && !strcmp(argv[0], "endpoints"))
 		return "endpoints";
+	if (argc == 2 && !strcmp(argv[0], "policy") && !strcmp(argv[1], "list"))
+		return "policies";
 	return NULL;
 }
 
@@ -311,6 +375,8 @@ static int show(const char *cmd, const char *resp, bool json)
 		print_status(o);
 	else if (!strcmp(cmd, "endpoints"))
 		print_endpoints(o);
+	else if (!strcmp(cmd, "policies"))
+		print_policies(o);
 	else
 		print_metrics(o);
 	json_object_put(o);

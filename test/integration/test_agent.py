@@ -999,3 +999,130 @@ def test_xdp_uplink_modes(agent):
             assert "xdp" not in flags, (mode, link)
     assert agent.api("status")["ready"] is True
 
+
+
+# ===========================================================================
+# policy source (policyDir): loaded and compiled in memory, not enforced
+# ===========================================================================
+
+ALLOW_WEB = """apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {namespace: default, name: allow-web}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Ingress]
+  ingress:
+  - from: [{podSelector: {}}]
+    ports: [{port: 80}]
+"""
+BAD_PORTS = """apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {namespace: default, name: bad-ports}
+spec:
+  podSelector: {}
+  ingress:
+  - ports: [{port: 80, endPort: 70}]
+"""
+NAMESPACE = """apiVersion: v1
+kind: Namespace
+metadata: {name: default}
+"""
+POD_WEB = """apiVersion: v1
+kind: Pod
+metadata: {namespace: default, name: web, labels: {app: web}}
+spec: {containers: [{name: c, ports: [{containerPort: 80}]}]}
+"""
+
+
+def write_manifest(d, name, text):
+    tmp = os.path.join(d, "." + name + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.rename(tmp, os.path.join(d, name))
+
+
+def policies(agent):
+    return json.loads(agent.ctl("policy", "list", "-o", "json").stdout)
+
+
+def names(resp):
+    return sorted(f"{p['namespace']}/{p['name']}" for p in resp["policies"])
+
+
+def test_policy_dir(agent, tmp_path):
+    d = tmp_path / "policies"
+    d.mkdir()
+    for name, text in (("web.yaml", ALLOW_WEB), ("bad.yaml", BAD_PORTS), ("ns.yaml", NAMESPACE),
+                       ("pod.yml", POD_WEB), ("notes.txt", "not a manifest")):
+        (d / name).write_text(text)
+    make_endpoint(agent.node, "web", ["10.98.1.5/32"])
+    agent.start(policyDir=str(d))
+    r = policies(agent)
+    assert names(r) == ["default/allow-web"], r
+    p = r["policies"][0]
+    assert p["types"] == ["Ingress"] and p["ingressRules"] == 1 and p["egressRules"] == 0, p
+    assert p["podSelector"] == "app=web", p
+    assert p["selects"] == ["default/web"], p
+    bad = [e for e in r["errors"] if e["name"] == "bad-ports"]
+    assert len(bad) == 1, r["errors"]
+    assert bad[0]["namespace"] == "default" and bad[0]["kind"] == "NetworkPolicy", bad
+    assert "endPort" in bad[0]["reason"], bad
+    st = r["stats"]
+    assert (st["policies"], st["pods"], st["namespaces"]) == (1, 1, 1), st
+    assert st["entries"]["policy"] > 0 and "ipcache" in st["entries"], st
+    assert "compileMs" in st
+    agent.wait_log("msg=\"policies loaded\"")
+    assert agent.log().count("bad-ports") == 1, agent.log()  # logged once, as a warning
+    assert "level=warn component=policy msg=\"invalid object\" kind=NetworkPolicy " \
+           "object=default/bad-ports" in agent.log(), agent.log()
+
+    # The table, then the invalid objects.
+    out = agent.ctl("policy", "list").stdout
+    lines = out.splitlines()
+    assert lines[0].split() == ["NAMESPACE", "NAME", "TYPES", "INGRESS", "EGRESS", "SELECTS"]
+    assert lines[1].split() == ["default", "allow-web", "Ingress", "1", "0", "default/web"], out
+    assert "Invalid objects:" in out and "default/bad-ports" in out, out
+    assert "KIND" in out and "REASON" in out, out
+
+    # A new file is picked up (inotify).
+    write_manifest(str(d), "deny.json", json.dumps({
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"namespace": "default", "name": "deny-egress"},
+        "spec": {"podSelector": {}, "policyTypes": ["Egress"]}}))
+    wait_for(lambda: "default/deny-egress" in names(policies(agent)), what="new policy loaded")
+    r = policies(agent)
+    assert names(r) == ["default/allow-web", "default/deny-egress"], r
+    deny = next(p for p in r["policies"] if p["name"] == "deny-egress")
+    assert deny["types"] == ["Egress"] and deny["selects"] == ["default/web"], r
+
+    # A broken YAML file: reported with its name and line, the rest kept.
+    write_manifest(str(d), "broken.yaml", "kind: NetworkPolicy\nmetadata: {name: x\n  : [\n")
+    wait_for(lambda: any("broken.yaml:" in (e["reason"] or "") for e in policies(agent)["errors"]),
+             what="broken file reported")
+    r = policies(agent)
+    err = next(e for e in r["errors"] if "broken.yaml:" in (e["reason"] or ""))
+    assert err["reason"].split(":")[1].isdigit(), err
+    assert names(r) == ["default/allow-web", "default/deny-egress"], r
+    assert any(e["name"] == "bad-ports" for e in r["errors"]), r
+
+    # A file removed is dropped.
+    os.unlink(d / "deny.json")
+    wait_for(lambda: names(policies(agent)) == ["default/allow-web"], what="policy removed")
+    # Nothing was enforced: no policy map was written by this.
+    assert agent.api("status")["ready"] is True
+
+
+def test_policy_dir_absent(agent):
+    agent.start()
+    r = agent.api("policies")
+    assert r["policies"] == [] and r["errors"] == [], r
+    assert r["stats"]["policies"] == 0 and r["stats"]["entries"]["policy"] == 0, r
+    out = agent.ctl("policy", "list").stdout
+    assert out.splitlines() == ["NAMESPACE  NAME  TYPES  INGRESS  EGRESS  SELECTS"], out
+    assert "Invalid objects" not in out
+
+
+def test_policy_dir_relative(tmp_path):
+    r = run_agent(tmp_path, dict(BASE, policyDir="relative/policies"))
+    assert r.returncode == 2, r
+    assert "key=policyDir " in r.stderr and "absolute" in r.stderr, r.stderr

@@ -1,0 +1,24 @@
+/* policysrc: the agent's policy source (first slice: nothing is enforced).
+ * The manifests in policyDir (*.yaml, *.yml, *.json) are parsed into a
+ * fresh policy_set and compiled for this node's endpoints (the endpoint
+ * records: ep_id = hostIfindex); the last good result is kept in memory for
+ * the API ({"cmd":"policies"}). Nothing here touches a BPF map. */
+#ifndef XDPATH_AGENT_POLICYSRC_H
+#define XDPATH_AGENT_POLICYSRC_H
+
+#include <stdbool.h>
+
+struct agent;
+struct json_object;
+
+/* Load policyDir again. force=false skips the work when neither the files
+ * (name, size, mtime) nor the endpoint records changed since the last good
+ * load. A failed load keeps the previous result (logged). 0 or -errno. */
+int policysrc_load(struct agent *a, bool force);
+/* The directory to watch ("" when none is configured). */
+const char *policysrc_dir(const struct agent *a);
+/* {"policies":[...],"errors":[...],"stats":{...}} (a new reference). */
+struct json_object *policysrc_json(struct agent *a);
+void policysrc_free(struct agent *a);
+
+#endif
