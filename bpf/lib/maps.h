@@ -6,6 +6,7 @@
 #define XDPATH_BPF_MAPS_H
 
 #include "common.h"
+#include "xdpath/policy.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -63,6 +64,42 @@ struct {
 	__type(value, struct xdp_ct_entry);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xdp_ct SEC(".maps");
+
+/* NetworkPolicy (include/xdpath/policy.h), read when XDP_CFG_F_POLICY is set. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, XDP_MAX_IPCACHE);
+	__type(key, struct xdp_cidr_key);
+	__type(value, struct xdp_ipcache_val);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdp_ipcache SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, XDP_MAX_POLICY);
+	__type(key, struct xdp_pol_key);
+	__type(value, struct xdp_pol_val);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdp_policy SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, XDP_MAX_POL_CIDR);
+	__type(key, struct xdp_polcidr_key);
+	__type(value, struct xdp_portset);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdp_pol_cidr SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XDP_MAX_ENDPOINTS);
+	__type(key, __u32);
+	__type(value, struct xdp_ep_pol);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdp_ep_policy SEC(".maps");
 
 __always_inline_fn const struct xdp_config *config_get(void)
 {

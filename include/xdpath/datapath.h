@@ -96,6 +96,7 @@ enum xdp_mode {
 };
 
 #define XDP_CFG_F_READY (1u << 0) /* the agent finished loading and reconciling */
+#define XDP_CFG_F_POLICY (1u << 1) /* enforce NetworkPolicy (the agent sets it once it writes policy state) */
 
 /* Node-wide datapath configuration (ARRAY, one element), written by the agent. */
 struct xdp_config {
@@ -127,8 +128,16 @@ struct xdp_ct_key {
 
 struct xdp_ct_entry {
 	__u64 last_seen_ns;
-	__u32 flags;
+	__u32 flags;             /* XDP_CT_F_*: which checks allowed the forward direction */
 	__u32 pad;
 };
+
+/* Keyed on the 5-tuple of the first allowed packet (the forward direction;
+ * IPv4 addresses in the first 4 bytes, rest zero; ports in network order,
+ * 0 for protocols without ports). A packet whose reversed tuple is tracked
+ * is a reply: at egress it passes if the forward direction was allowed by
+ * ingress (XDP_CT_F_INGRESS), at ingress if it was allowed by egress. */
+#define XDP_CT_F_INGRESS (1u << 0) /* the destination's ingress check allowed it */
+#define XDP_CT_F_EGRESS  (1u << 1) /* the source's egress check allowed it */
 
 #endif
