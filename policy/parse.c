@@ -29,7 +29,7 @@
 
 /* ---- freeing the model ------------------------------------------------- */
 
-static void labels_free(struct labels *l)
+void labels_free(struct labels *l)
 {
 	for (size_t i = 0; i < l->n; i++) {
 		free(l->v[i].key);
@@ -39,7 +39,7 @@ static void labels_free(struct labels *l)
 	memset(l, 0, sizeof(*l));
 }
 
-static void selector_free(struct selector *s)
+void selector_free(struct selector *s)
 {
 	labels_free(&s->match_labels);
 	for (size_t i = 0; i < s->nexprs; i++) {
@@ -78,6 +78,11 @@ static void netpol_free(void *v)
 	rules_free(p->ingress, p->ningress);
 	rules_free(p->egress, p->negress);
 	memset(p, 0, sizeof(*p));
+}
+
+void policy_netpol_free(struct netpol *p)
+{
+	netpol_free(p);
 }
 
 static void pod_free(void *v)

@@ -16,5 +16,9 @@
  * is one error (with the line) and nothing else is lost. 0 or -ENOMEM. */
 int policy_parse(struct policy_set *set, const char *text, size_t len, const char *source);
 void policy_set_free(struct policy_set *set);
+/* Free what the model owns in one part (for code that builds models). */
+void labels_free(struct labels *l);
+void selector_free(struct selector *s);
+void policy_netpol_free(struct netpol *p);
 
 #endif

@@ -21,6 +21,7 @@
 
 #include "compile.h"
 #include "idalloc.h"
+#include "parse.h"
 #include "sim.h"
 
 #define IN  XDP_DIR_INGRESS
@@ -66,77 +67,9 @@ static struct tb *tb_new(size_t pods, size_t pols, size_t nss)
 	return t;
 }
 
-static void labels_free(struct labels *l)
-{
-	for (size_t i = 0; i < l->n; i++) {
-		free(l->v[i].key);
-		free(l->v[i].value);
-	}
-	free(l->v);
-}
-
-static void sel_free(struct selector *s)
-{
-	labels_free(&s->match_labels);
-	for (size_t i = 0; i < s->nexprs; i++) {
-		free(s->exprs[i].key);
-		for (size_t j = 0; j < s->exprs[i].nvalues; j++)
-			free(s->exprs[i].values[j]);
-		free(s->exprs[i].values);
-	}
-	free(s->exprs);
-}
-
-static void rules_free(struct rule *r, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		for (size_t p = 0; p < r[i].npeers; p++) {
-			sel_free(&r[i].peers[p].pod_sel);
-			sel_free(&r[i].peers[p].ns_sel);
-			free(r[i].peers[p].ip_block.except);
-		}
-		for (size_t p = 0; p < r[i].nports; p++)
-			free(r[i].ports[p].port_name);
-		free(r[i].peers);
-		free(r[i].ports);
-	}
-	free(r);
-}
-
-static void pol_free(struct netpol *p)
-{
-	free(p->ns);
-	free(p->name);
-	sel_free(&p->pod_sel);
-	rules_free(p->ingress, p->ningress);
-	rules_free(p->egress, p->negress);
-	memset(p, 0, sizeof(*p));
-}
-
-static void pod_free(struct pod *p)
-{
-	free(p->ns);
-	free(p->name);
-	labels_free(&p->labels);
-	for (size_t i = 0; i < p->nports; i++)
-		free(p->ports[i].name);
-	free(p->ports);
-	memset(p, 0, sizeof(*p));
-}
-
 static void tb_free(struct tb *t)
 {
-	for (size_t i = 0; i < t->s.npods; i++)
-		pod_free(&t->s.pods[i]);
-	for (size_t i = 0; i < t->s.npols; i++)
-		pol_free(&t->s.pols[i]);
-	for (size_t i = 0; i < t->s.nnss; i++) {
-		free(t->s.nss[i].name);
-		labels_free(&t->s.nss[i].labels);
-	}
-	free(t->s.pods);
-	free(t->s.pols);
-	free(t->s.nss);
+	policy_set_free(&t->s);
 	free(t);
 }
 
@@ -596,7 +529,7 @@ static bool sel_match(const char *sel, const char *labels)
 	sel_parse(&s, sel);
 	labels_parse(&l, labels);
 	r = selector_matches(&s, &l);
-	sel_free(&s);
+	selector_free(&s);
 	labels_free(&l);
 	return r;
 }
@@ -641,7 +574,7 @@ static void test_selector(void **state)
 
 		sel_parse(&s, "!a");
 		assert_true(selector_matches(&s, NULL));
-		sel_free(&s);
+		selector_free(&s);
 	}
 }
 
@@ -1785,7 +1718,7 @@ static void test_diff(void **state)
 	compiled_delta_free(&d);
 
 	/* web's policy deleted: its entries go, its flags change */
-	pol_free(&t->s.pols[0]);
+	policy_netpol_free(&t->s.pols[0]);
 	t->s.pols[0] = t->s.pols[1];
 	memset(&t->s.pols[1], 0, sizeof(t->s.pols[1]));
 	t->s.npols = 1;
