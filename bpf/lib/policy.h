@@ -15,24 +15,20 @@
  *   port set; any match                                -> allow
  * Every allowed packet that is not a reply creates or refreshes the xdp_ct
  * entry of its forward tuple with the direction that allowed it, so that
- * replies pass the other way (see XDP_CT_F_* in datapath.h).
+ * replies pass the other way and the rest of the connection skips the
+ * policy lookups (see XDP_CT_F_* in datapath.h). Entries older than their
+ * lifetime (xdp_ct_life_ns) count as absent.
  *
  * Ports: TCP, UDP and SCTP use the destination port; everything else is
- * port 0 with its protocol number. IPv6 extension headers are not walked:
- * the next header is the protocol, port 0. Fragments (IPv4 MF or offset,
- * IPv6 fragment header) are never matched against policy, only against
- * conntrack: a first fragment carries its ports, later fragments have
- * ports 0, so those only match port-less flows (ICMP, other protocols) and
- * are otherwise dropped.
- *
- * Not done: ICMP errors (destination unreachable, packet too big, time
- * exceeded) are not related to the connection they quote; they go through
- * policy like any ICMP packet. */
-/* KNOWN BUG (blocks enabling XDP_CFG_F_POLICY; see issue 4's closing note):
- * the conntrack key of ICMP/ICMPv6 has both ports 0, without the echo
- * identifier, and entries never expire, so all pings between two pods are
- * one "connection" and later pings pass as replies even under deny. Fix:
- * echo id in the ct key only ((id,0) request, (0,id) reply) and timeouts. */
+ * port 0 with its protocol number. ICMP echo identifiers go into the
+ * tracking key only. ICMP errors (destination unreachable, packet too big,
+ * time exceeded, parameter problem) quoting a tracked connection are
+ * related to it and pass like its replies. IPv6 extension headers other
+ * than the fragment header are not walked: the next header is the
+ * protocol, port 0. Fragments (IPv4 MF or offset, IPv6 fragment header)
+ * are never matched against policy, only against conntrack: a first
+ * fragment carries its ports, later fragments have ports 0, so those only
+ * match port-less flows (ICMP, other protocols) and are otherwise dropped. */
 #ifndef XDPATH_BPF_POLICY_H
 #define XDPATH_BPF_POLICY_H
 
@@ -44,12 +40,29 @@
 #endif
 #define XDP_IPV6_FRAG_HDR 44
 
+#define ICMP_ECHOREPLY_T    0
+#define ICMP_ECHO_T         8
+#define ICMPV6_ECHO_REQ_T   128
+#define ICMPV6_ECHO_REPLY_T 129
+#define TCP_FLAG_FIN 0x01
+#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_RST 0x04
+
 /* The L4 view of a packet the policy needs. */
 struct flow {
 	__be16 sport;
-	__be16 dport;            /* network order */
+	__be16 dport;            /* policy ports, network order */
+	__be16 ct_sport;
+	__be16 ct_dport;         /* tracking ports: the ports, or the echo id */
 	__u8 proto;
 	__u8 frag;
+	__u8 tcp_flags;
+	__u8 icmp_err;           /* an ICMP error: rel is the tuple it quotes */
+	__u8 rel_saddr[16];
+	__u8 rel_daddr[16];
+	__be16 rel_sport;
+	__be16 rel_dport;
+	__u8 rel_proto;
 };
 
 __always_inline_fn int has_ports(__u8 proto)
@@ -57,7 +70,107 @@ __always_inline_fn int has_ports(__u8 proto)
 	return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP;
 }
 
-/* Read the two ports at off (inside the IP packet's ip_len). 0 or -1. */
+__always_inline_fn int is_icmp(const struct pkt *p, __u8 proto)
+{
+	return p->family == XDP_EP_FAMILY_V4 ? proto == IPPROTO_ICMP : proto == IPPROTO_ICMPV6;
+}
+
+/* Tracking ports of an ICMP echo (type, id); 0 if it is no echo. */
+__always_inline_fn int echo_ports(const struct pkt *p, __u8 type, __be16 id, __be16 *sport,
+				  __be16 *dport)
+{
+	int v4 = p->family == XDP_EP_FAMILY_V4;
+
+	if (type == (v4 ? ICMP_ECHO_T : ICMPV6_ECHO_REQ_T)) {
+		*sport = id;
+		return 1;
+	}
+	if (type == (v4 ? ICMP_ECHOREPLY_T : ICMPV6_ECHO_REPLY_T)) {
+		*dport = id;
+		return 1;
+	}
+	return 0;
+}
+
+__always_inline_fn int icmp_is_error(const struct pkt *p, __u8 type)
+{
+	if (p->family == XDP_EP_FAMILY_V4)
+		return type == 3 || type == 11 || type == 12; /* unreach, time exceeded, param problem */
+	return type >= 1 && type <= 4; /* unreach, too big, time exceeded, param problem */
+}
+
+/* The packet an ICMP error at off quotes: its addresses, protocol and
+ * tracking ports into f->rel_*. 0, or -1 if too short to tell. */
+__always_inline_fn int icmp_quoted(struct __sk_buff *skb, const struct pkt *p, __u32 off,
+				   struct flow *f)
+{
+	__u8 l4[8];
+	__u32 hl;
+
+	off += 8; /* the ICMP header */
+	__builtin_memset(f->rel_saddr, 0, sizeof(f->rel_saddr));
+	__builtin_memset(f->rel_daddr, 0, sizeof(f->rel_daddr));
+	if (p->family == XDP_EP_FAMILY_V4) {
+		struct iphdr ip;
+
+		if (off + sizeof(ip) > p->ip_len ||
+		    bpf_skb_load_bytes(skb, L3_OFF + off, &ip, sizeof(ip)))
+			return -1;
+		hl = ip.ihl * 4;
+		if (ip.version != 4 || hl < sizeof(ip))
+			return -1;
+		__builtin_memcpy(f->rel_saddr, &ip.saddr, 4);
+		__builtin_memcpy(f->rel_daddr, &ip.daddr, 4);
+		f->rel_proto = ip.protocol;
+	} else {
+		struct ipv6hdr ip6;
+
+		if (off + sizeof(ip6) > p->ip_len ||
+		    bpf_skb_load_bytes(skb, L3_OFF + off, &ip6, sizeof(ip6)))
+			return -1;
+		hl = sizeof(ip6);
+		__builtin_memcpy(f->rel_saddr, &ip6.saddr, 16);
+		__builtin_memcpy(f->rel_daddr, &ip6.daddr, 16);
+		f->rel_proto = ip6.nexthdr;
+	}
+	f->rel_sport = 0;
+	f->rel_dport = 0;
+	off += hl;
+	if (!has_ports(f->rel_proto) && !is_icmp(p, f->rel_proto))
+		return 0;
+	/* RFC 792 quotes at least 8 bytes past the IP header. */
+	if (off + sizeof(l4) > p->ip_len || bpf_skb_load_bytes(skb, L3_OFF + off, l4, sizeof(l4)))
+		return -1;
+	if (has_ports(f->rel_proto)) {
+		__builtin_memcpy(&f->rel_sport, &l4[0], 2);
+		__builtin_memcpy(&f->rel_dport, &l4[2], 2);
+	} else {
+		__be16 id;
+
+		__builtin_memcpy(&id, &l4[4], 2);
+		echo_ports(p, l4[0], id, &f->rel_sport, &f->rel_dport);
+	}
+	return 0;
+}
+
+/* ICMP/ICMPv6 at off: echo id, or the quoted packet of an error. */
+__always_inline_fn void flow_icmp(struct __sk_buff *skb, const struct pkt *p, __u32 off,
+				  struct flow *f)
+{
+	__u8 h[8]; /* type, code, checksum, id, sequence */
+	__be16 id;
+
+	if (off + sizeof(h) > p->ip_len || bpf_skb_load_bytes(skb, L3_OFF + off, h, sizeof(h)))
+		return;
+	__builtin_memcpy(&id, &h[4], 2);
+	if (echo_ports(p, h[0], id, &f->ct_sport, &f->ct_dport))
+		return;
+	if (icmp_is_error(p, h[0]) && !icmp_quoted(skb, p, off, f))
+		f->icmp_err = 1;
+}
+
+/* Read the ports and TCP flags at off (inside the IP packet's ip_len).
+ * 0 or -1. */
 __always_inline_fn int flow_ports(struct __sk_buff *skb, const struct pkt *p, __u32 off,
 				  struct flow *f)
 {
@@ -68,6 +181,10 @@ __always_inline_fn int flow_ports(struct __sk_buff *skb, const struct pkt *p, __
 		return -1;
 	f->sport = ports[0];
 	f->dport = ports[1];
+	f->ct_sport = ports[0];
+	f->ct_dport = ports[1];
+	if (f->proto == IPPROTO_TCP && off + 14 <= p->ip_len)
+		bpf_skb_load_bytes(skb, L3_OFF + off + 13, &f->tcp_flags, 1);
 	return 0;
 }
 
@@ -78,7 +195,11 @@ __always_inline_fn int flow_parse(struct __sk_buff *skb, const struct pkt *p, st
 
 	f->sport = 0;
 	f->dport = 0;
+	f->ct_sport = 0;
+	f->ct_dport = 0;
 	f->frag = 0;
+	f->tcp_flags = 0;
+	f->icmp_err = 0;
 	f->proto = p->l4proto;
 	if (p->family == XDP_EP_FAMILY_V4) {
 		__u8 vihl;
@@ -107,6 +228,11 @@ __always_inline_fn int flow_parse(struct __sk_buff *skb, const struct pkt *p, st
 			off += 8;
 		}
 	}
+	if (is_icmp(p, f->proto)) {
+		if (!f->frag)
+			flow_icmp(skb, p, off, f);
+		return 0;
+	}
 	if (!has_ports(f->proto))
 		return 0;
 	if (flow_ports(skb, p, off, f))
@@ -130,38 +256,74 @@ __always_inline_fn void ct_key(struct xdp_ct_key *k, const struct pkt *p, const 
 		__builtin_memcpy(k->saddr, s, 16);
 		__builtin_memcpy(k->daddr, d, 16);
 	}
-	k->sport = reverse ? f->dport : f->sport;
-	k->dport = reverse ? f->sport : f->dport;
+	k->sport = reverse ? f->ct_dport : f->ct_sport;
+	k->dport = reverse ? f->ct_sport : f->ct_dport;
 	k->proto = f->proto;
 	k->family = p->family;
 }
 
-/* Is the tuple in k tracked with flag? Refreshes it if so. */
-__always_inline_fn int ct_has(const struct xdp_ct_key *k, __u32 flag)
+/* The key of the connection an ICMP error quotes, as it was sent. */
+__always_inline_fn void ct_key_related(struct xdp_ct_key *k, const struct pkt *p,
+				       const struct flow *f)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	__builtin_memcpy(k->saddr, f->rel_saddr, 16);
+	__builtin_memcpy(k->daddr, f->rel_daddr, 16);
+	k->sport = f->rel_sport;
+	k->dport = f->rel_dport;
+	k->proto = f->rel_proto;
+	k->family = p->family;
+}
+
+__always_inline_fn struct xdp_ct_entry *ct_lookup(const struct xdp_ct_key *k, __u64 now)
 {
 	struct xdp_ct_entry *e = bpf_map_lookup_elem(&xdp_ct, k);
+
+	if (!e || now - e->last_seen_ns > xdp_ct_life_ns(k->proto, e->flags))
+		return 0;
+	return e;
+}
+
+/* Close on FIN or RST; racy updates only ever add bits. */
+__always_inline_fn void ct_touch(struct xdp_ct_entry *e, const struct flow *f, __u32 add,
+				 __u64 now)
+{
+	if (f->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
+		add |= XDP_CT_F_CLOSING;
+	if ((e->flags & add) != add)
+		e->flags |= add;
+	e->last_seen_ns = now;
+}
+
+/* Is the tuple in k tracked, unexpired, with flag? Refreshes it if so
+ * (add: flags to set on it). */
+__always_inline_fn int ct_has(const struct xdp_ct_key *k, __u32 flag, const struct flow *f,
+			      __u32 add)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct xdp_ct_entry *e = ct_lookup(k, now);
 
 	if (!e || !(e->flags & flag))
 		return 0;
-	e->last_seen_ns = bpf_ktime_get_ns();
+	ct_touch(e, f, add, now);
 	return 1;
 }
 
-/* Track the forward tuple in k as allowed by flag. */
-__always_inline_fn void ct_note(const struct xdp_ct_key *k, __u32 flag)
+/* Track the forward tuple in k as allowed by flag. An expired entry, or a
+ * TCP SYN reusing a closing one, starts over. */
+__always_inline_fn void ct_note(const struct xdp_ct_key *k, __u32 flag, const struct flow *f)
 {
-	struct xdp_ct_entry *e = bpf_map_lookup_elem(&xdp_ct, k);
+	__u64 now = bpf_ktime_get_ns();
+	struct xdp_ct_entry *e = ct_lookup(k, now);
 	struct xdp_ct_entry n = {};
 
-	if (e) {
-		e->last_seen_ns = bpf_ktime_get_ns();
-		if (!(e->flags & flag))
-			e->flags |= flag; /* racy but only ever adds a bit */
+	if (e && !(f->tcp_flags & TCP_FLAG_SYN && e->flags & XDP_CT_F_CLOSING)) {
+		ct_touch(e, f, flag, now);
 		return;
 	}
-	n.last_seen_ns = bpf_ktime_get_ns();
+	n.last_seen_ns = now;
 	n.flags = flag;
-	bpf_map_update_elem(&xdp_ct, k, &n, BPF_NOEXIST);
+	bpf_map_update_elem(&xdp_ct, k, &n, BPF_ANY);
 }
 
 __always_inline_fn void addr_copy(__u8 *dst, const struct pkt *p, const __u8 *addr)
@@ -266,24 +428,31 @@ __always_inline_fn int policy_check(struct __sk_buff *skb, const struct pkt *p, 
 		return XDP_DROP_POLICY;
 	if (flow_parse(skb, p, &f)) /* no ports to match or track */
 		return ep->flags & iso ? XDP_DROP_POLICY : 0;
-	/* A reply: the other direction's check allowed the connection. */
-	ct_key(&k, p, &f, 1);
-	if (ct_has(&k, other))
+	/* A reply, or an error about a packet: the other direction's check
+	 * allowed the connection. */
+	if (f.icmp_err)
+		ct_key_related(&k, p, &f);
+	else
+		ct_key(&k, p, &f, 1);
+	if (ct_has(&k, other, &f, f.icmp_err ? 0 : XDP_CT_F_REPLIED))
 		return 0;
+	/* The rest of a connection this check allowed. */
 	ct_key(&k, p, &f, 0);
+	if (ct_has(&k, flag, &f, 0))
+		return 0;
 	if (!(ep->flags & iso)) {
 		if (!f.frag)
-			ct_note(&k, flag);
+			ct_note(&k, flag, &f);
 		return 0;
 	}
 	if (f.frag)
-		return ct_has(&k, flag) ? 0 : XDP_DROP_POLICY;
+		return XDP_DROP_POLICY;
 	id = remote_identity(p, remote);
 	if (!(id == XDP_ID_HOST && dir == XDP_DIR_INGRESS) &&
 	    !pol_match(ep_id, dir, id, &f) && !pol_match(ep_id, dir, XDP_ID_ANY, &f) &&
 	    !cidr_match(ep_id, dir, p, remote, &f))
 		return XDP_DROP_POLICY;
-	ct_note(&k, flag);
+	ct_note(&k, flag, &f);
 	return 0;
 }
 

@@ -134,10 +134,34 @@ struct xdp_ct_entry {
 
 /* Keyed on the 5-tuple of the first allowed packet (the forward direction;
  * IPv4 addresses in the first 4 bytes, rest zero; ports in network order,
- * 0 for protocols without ports). A packet whose reversed tuple is tracked
- * is a reply: at egress it passes if the forward direction was allowed by
- * ingress (XDP_CT_F_INGRESS), at ingress if it was allowed by egress. */
+ * 0 for protocols without ports). ICMP/ICMPv6 echo carries its identifier
+ * in the key, as Linux conntrack does: (id, 0) for a request, (0, id) for a
+ * reply, so each ping session is its own connection. A packet whose
+ * reversed tuple is tracked is a reply: at egress it passes if the forward
+ * direction was allowed by ingress (XDP_CT_F_INGRESS), at ingress if it was
+ * allowed by egress. An ICMP error quoting a tracked packet is related to
+ * its connection and passes the same way. */
 #define XDP_CT_F_INGRESS (1u << 0) /* the destination's ingress check allowed it */
 #define XDP_CT_F_EGRESS  (1u << 1) /* the source's egress check allowed it */
+#define XDP_CT_F_REPLIED (1u << 2) /* a reply was seen */
+#define XDP_CT_F_CLOSING (1u << 3) /* TCP FIN or RST seen */
+
+/* Entry lifetimes in seconds since last_seen_ns (CLOCK_MONOTONIC, what
+ * bpf_ktime_get_ns reads). The datapath treats an older entry as absent;
+ * the agent sweeps them. */
+#define XDP_CT_LIFE_TCP     21600 /* established TCP */
+#define XDP_CT_LIFE_TCP_NEW 60    /* TCP without a reply yet */
+#define XDP_CT_LIFE_CLOSING 10    /* TCP after FIN or RST */
+#define XDP_CT_LIFE_OTHER   60    /* UDP, SCTP, ICMP, anything else */
+
+static inline __u64 xdp_ct_life_ns(__u8 proto, __u32 flags)
+{
+	__u64 s = XDP_CT_LIFE_OTHER;
+
+	if (proto == 6) /* IPPROTO_TCP */
+		s = flags & XDP_CT_F_CLOSING ? XDP_CT_LIFE_CLOSING :
+		    flags & XDP_CT_F_REPLIED ? XDP_CT_LIFE_TCP : XDP_CT_LIFE_TCP_NEW;
+	return s * 1000000000ull;
+}
 
 #endif

@@ -54,6 +54,7 @@
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
+#include <linux/tcp.h>
 #include <linux/if_packet.h>
 #include <linux/magic.h>
 #include <linux/pkt_cls.h>
@@ -1765,6 +1766,10 @@ static size_t l4pkt(uint8_t *buf, const uint8_t *dmac, const uint8_t *smac, cons
 		l4[1] = sport & 0xff;
 		l4[2] = dport >> 8;
 		l4[3] = dport & 0xff;
+		if (proto == IPPROTO_TCP) {
+			l4[12] = 5 << 4;  /* data offset */
+			l4[13] = 0x10;    /* ACK */
+		}
 	}
 	return len;
 }
@@ -2015,7 +2020,7 @@ static void test_policy_reply(void **state)
 		k.proto = IPPROTO_UDP;
 		k.family = f->family == AF_INET ? XDP_EP_FAMILY_V4 : XDP_EP_FAMILY_V6;
 		assert_int_equal(bpf_map_lookup_elem(FD(xdp_ct), &k, &e), 0);
-		assert_int_equal(e.flags, XDP_CT_F_EGRESS);
+		assert_int_equal(e.flags, XDP_CT_F_EGRESS | XDP_CT_F_REPLIED);
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		assert_true(e.last_seen_ns <= (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec);
 		assert_true(e.last_seen_ns + 5000000000ull >
@@ -2040,6 +2045,181 @@ static void test_policy_host_icmp(void **state)
 	assert_int_equal(wire_to(f->remote, f->b, icmp, 0, 0, &len), TC_ACT_REDIRECT);
 	expect_fwds(XDP_FWD_PEER, 2, len);
 	expect_drops(XDP_DROP_POLICY, 1, len);
+}
+
+/* An ICMP echo (reply: an echo reply) from src to dst with this id. */
+static size_t echo(uint8_t *buf, const uint8_t *dmac, const uint8_t *smac, const char *src,
+		   const char *dst, int reply, uint16_t id)
+{
+	int v4 = !strchr(src, ':');
+	size_t len = l4pkt(buf, dmac, smac, src, dst, v4 ? IPPROTO_ICMP : IPPROTO_ICMPV6, 0, 0);
+	uint8_t *l4 = buf + ETH_HLEN + (v4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr));
+
+	if (reply)
+		l4[0] = v4 ? 0 : 129;
+	l4[4] = id >> 8;
+	l4[5] = id & 0xff;
+	return len;
+}
+
+/* Each ping session is its own connection: the echo id is tracked, so a
+ * first exchange does not open the pair for later pings, and an isolated
+ * pod's own request is not taken for a reply. */
+static void test_policy_echo_id(void **state)
+{
+	const struct fam *f = *state;
+	uint8_t icmp = f->family == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6;
+	uint8_t pkt[MAX_FRAME];
+	struct out o;
+	size_t len;
+
+	policy_base(f);
+	ep_pol_set(if_a, XDP_EP_POL_READY | XDP_EP_POL_INGRESS_ISOLATED);
+	ep_pol_set(if_b, XDP_EP_POL_READY | XDP_EP_POL_INGRESS_ISOLATED);
+	len = echo(pkt, host_a_mac, pod_a_mac, f->a, f->b, 0, 1);
+	assert_int_equal(run_from_a(pkt, len, &o), TC_ACT_SHOT);
+	pol_add(if_b, XDP_DIR_INGRESS, ID_A, icmp, 0, XDP_POL_PREFIX_ANY_PORT);
+	assert_int_equal(run_from_a(pkt, len, &o), TC_ACT_REDIRECT);
+	len = echo(pkt, host_b_mac, pod_b_mac, f->b, f->a, 1, 1);
+	assert_int_equal(run_from_b(pkt, len, &o), TC_ACT_REDIRECT); /* the reply */
+	/* Policy gone: session 1 goes on, session 2 is new and denied. */
+	clear_hash(FD(xdp_policy), sizeof(struct xdp_pol_key));
+	len = echo(pkt, host_a_mac, pod_a_mac, f->a, f->b, 0, 1);
+	assert_int_equal(run_from_a(pkt, len, &o), TC_ACT_REDIRECT);
+	len = echo(pkt, host_a_mac, pod_a_mac, f->a, f->b, 0, 2);
+	assert_int_equal(run_from_a(pkt, len, &o), TC_ACT_SHOT);
+	/* B's own request to A is no reply of session 1, nor is a reply of
+	 * session 3 that A never started. */
+	len = echo(pkt, host_b_mac, pod_b_mac, f->b, f->a, 0, 1);
+	assert_int_equal(run_from_b(pkt, len, &o), TC_ACT_SHOT);
+	len = echo(pkt, host_b_mac, pod_b_mac, f->b, f->a, 1, 3);
+	assert_int_equal(run_from_b(pkt, len, &o), TC_ACT_SHOT);
+	expect_drops(XDP_DROP_POLICY, 4, len);
+	expect_fwds(XDP_FWD_PEER, 3, len);
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* Move the tracked A -> B tuple's last_seen back by age seconds. */
+static void ct_age(const struct fam *f, uint8_t proto, uint16_t sport, uint16_t dport,
+		   uint64_t age, uint32_t *flags)
+{
+	struct ipaddr a = A(f->a), b = A(f->b);
+	struct xdp_ct_key k;
+	struct xdp_ct_entry e;
+
+	memset(&k, 0, sizeof(k));
+	memcpy(k.saddr, a.b, ipaddr_len(&a));
+	memcpy(k.daddr, b.b, ipaddr_len(&b));
+	k.sport = htons(sport);
+	k.dport = htons(dport);
+	k.proto = proto;
+	k.family = f->family == AF_INET ? XDP_EP_FAMILY_V4 : XDP_EP_FAMILY_V6;
+	assert_int_equal(bpf_map_lookup_elem(FD(xdp_ct), &k, &e), 0);
+	*flags = e.flags;
+	e.last_seen_ns = mono_ns() - age * 1000000000ull;
+	assert_int_equal(bpf_map_update_elem(FD(xdp_ct), &k, &e, BPF_EXIST), 0);
+}
+
+/* Entries expire: an idle UDP flow after XDP_CT_LIFE_OTHER, established
+ * TCP not, TCP after FIN within XDP_CT_LIFE_CLOSING. */
+static void test_policy_ct_expiry(void **state)
+{
+	const struct fam *f = *state;
+	uint8_t pkt[MAX_FRAME];
+	struct tcphdr *th;
+	struct out o;
+	uint32_t flags;
+	size_t len;
+
+	policy_base(f);
+	ep_pol_set(if_a, XDP_EP_POL_READY | XDP_EP_POL_INGRESS_ISOLATED);
+	ep_pol_set(if_b, XDP_EP_POL_READY | XDP_EP_POL_INGRESS_ISOLATED);
+	pol_add(if_b, XDP_DIR_INGRESS, ID_A, 0, 0, XDP_POL_PREFIX_ANY_PROTO);
+	assert_int_equal(a_to_b(f, IPPROTO_UDP, 40000, 53, &len), TC_ACT_REDIRECT);
+	assert_int_equal(a_to_b(f, IPPROTO_TCP, 40001, 80, &len), TC_ACT_REDIRECT);
+	len = l4pkt(pkt, host_b_mac, pod_b_mac, f->b, f->a, IPPROTO_TCP, 80, 40001);
+	assert_int_equal(run_from_b(pkt, len, &o), TC_ACT_REDIRECT);
+	clear_hash(FD(xdp_policy), sizeof(struct xdp_pol_key));
+	/* UDP, idle just under and just over its lifetime. */
+	ct_age(f, IPPROTO_UDP, 40000, 53, XDP_CT_LIFE_OTHER - 2, &flags);
+	len = l4pkt(pkt, host_b_mac, pod_b_mac, f->b, f->a, IPPROTO_UDP, 53, 40000);
+	assert_int_equal(run_from_b(pkt, len, &o), TC_ACT_REDIRECT);
+	ct_age(f, IPPROTO_UDP, 40000, 53, XDP_CT_LIFE_OTHER + 1, &flags);
+	assert_int_equal(a_to_b(f, IPPROTO_UDP, 40000, 53, &len), TC_ACT_SHOT);
+	/* A's egress tracked that again; once expired, B's answer is none. */
+	ct_age(f, IPPROTO_UDP, 40000, 53, XDP_CT_LIFE_OTHER + 1, &flags);
+	assert_int_equal(flags, XDP_CT_F_EGRESS);
+	len = l4pkt(pkt, host_b_mac, pod_b_mac, f->b, f->a, IPPROTO_UDP, 53, 40000);
+	assert_int_equal(run_from_b(pkt, len, &o), TC_ACT_SHOT);
+	/* TCP that saw a reply lives long; FIN shortens it. */
+	ct_age(f, IPPROTO_TCP, 40001, 80, 3600, &flags);
+	assert_int_equal(flags, XDP_CT_F_EGRESS | XDP_CT_F_INGRESS | XDP_CT_F_REPLIED);
+	assert_int_equal(a_to_b(f, IPPROTO_TCP, 40001, 80, &len), TC_ACT_REDIRECT);
+	len = l4pkt(pkt, host_a_mac, pod_a_mac, f->a, f->b, IPPROTO_TCP, 40001, 80);
+	th = (struct tcphdr *)(pkt + ETH_HLEN + (f->family == AF_INET ? sizeof(struct iphdr)
+								     : sizeof(struct ipv6hdr)));
+	th->fin = 1;
+	assert_int_equal(run_from_a(pkt, len, &o), TC_ACT_REDIRECT);
+	ct_age(f, IPPROTO_TCP, 40001, 80, XDP_CT_LIFE_CLOSING + 1, &flags);
+	assert_true(flags & XDP_CT_F_CLOSING);
+	assert_int_equal(a_to_b(f, IPPROTO_TCP, 40001, 80, &len), TC_ACT_SHOT);
+	expect_drops(XDP_DROP_POLICY, 3, len);
+}
+
+/* An ICMP error (v4 port unreachable, v6 destination unreachable) quoting
+ * inner_src -> inner_dst UDP sport -> dport, sent by src to dst. */
+static size_t icmp_error(uint8_t *buf, const uint8_t *dmac, const uint8_t *smac, const char *src,
+			 const char *dst, const char *inner_src, const char *inner_dst,
+			 uint16_t sport, uint16_t dport)
+{
+	int v4 = !strchr(src, ':');
+	size_t iphl = v4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr);
+	uint8_t inner[MAX_FRAME];
+	size_t ilen = l4pkt(inner, dmac, smac, inner_src, inner_dst, IPPROTO_UDP, sport, dport);
+	size_t len = build(buf, dmac, smac, src, dst, 64, IPPROTO_UDP, 80);
+	uint8_t *l4 = buf + ETH_HLEN + iphl;
+
+	if (v4) {
+		((struct iphdr *)(buf + ETH_HLEN))->protocol = IPPROTO_ICMP;
+		ipv4_csum_set(buf);
+	} else {
+		((struct ipv6hdr *)(buf + ETH_HLEN))->nexthdr = IPPROTO_ICMPV6;
+	}
+	assert_true(len >= ETH_HLEN + iphl + 8 + iphl + 8 && ilen >= ETH_HLEN + iphl + 8);
+	l4[0] = v4 ? 3 : 1;
+	l4[1] = v4 ? 3 : 4; /* port unreachable */
+	memcpy(l4 + 8, inner + ETH_HLEN, iphl + 8);
+	return len;
+}
+
+/* Related ICMP errors pass like replies; errors quoting anything else go
+ * through policy. */
+static void test_policy_icmp_error(void **state)
+{
+	const struct fam *f = *state;
+	uint8_t pkt[MAX_FRAME];
+	struct out o;
+	size_t len;
+
+	policy_base(f);
+	ep_pol_set(if_a, XDP_EP_POL_READY | XDP_EP_POL_INGRESS_ISOLATED);
+	len = l4pkt(pkt, host_a_mac, pod_a_mac, f->a, f->remote, IPPROTO_UDP, 40000, 53);
+	assert_int_equal(run_from_a(pkt, len, &o), TC_ACT_REDIRECT);
+	len = icmp_error(pkt, up_mac, up_peer_mac, f->remote, f->a, f->a, f->remote, 40000, 53);
+	assert_int_equal(run_to_pod(pkt, len, &o), TC_ACT_REDIRECT);
+	len = icmp_error(pkt, up_mac, up_peer_mac, f->remote, f->a, f->a, f->remote, 40000, 54);
+	assert_int_equal(run_to_pod(pkt, len, &o), TC_ACT_SHOT);
+	/* An error quoting the reverse of the flow is no error about it. */
+	len = icmp_error(pkt, up_mac, up_peer_mac, f->remote, f->a, f->remote, f->a, 53, 40000);
+	assert_int_equal(run_to_pod(pkt, len, &o), TC_ACT_SHOT);
+	expect_drops(XDP_DROP_POLICY, 2, len);
 }
 
 /* IPv4 fragments: conntrack only. */
@@ -2189,6 +2369,9 @@ int main(void)
 		T46(test_policy_egress),
 		T46(test_policy_reply),
 		T46(test_policy_host_icmp),
+		T46(test_policy_echo_id),
+		T46(test_policy_ct_expiry),
+		T46(test_policy_icmp_error),
 		T(test_policy_fragments),
 		T(test_policy_fragments_v6),
 		T46(test_xdp_uplink_pass),
