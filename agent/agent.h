@@ -6,7 +6,8 @@
  *   node.c      xdp_config, the vxlan device, peers (xdp_nodes, native routes)
  *   masq.c      the nftables masquerade table
  *   reconcile.c endpoint records -> xdp_endpoints + from_pod on host veths
- *   policysrc.c policyDir manifests -> a compiled policy kept in memory
+ *   policysrc.c policyDir manifests -> a compiled policy
+ *   policymap.c a compiled policy -> the policy maps (as a delta)
  *   api.c       the local unix socket (status, endpoints, metrics, policies) */
 #ifndef XDPATH_AGENT_AGENT_H
 #define XDPATH_AGENT_AGENT_H
@@ -39,6 +40,7 @@ struct agent {
 	int tunnel_ifindex;        /* xdpvx0 in vxlan mode, else 0 */
 	uint32_t from_pod_id;      /* the loaded from_pod program's id */
 	bool ready;                /* XDP_CFG_F_READY is set */
+	bool policy_on;            /* XDP_CFG_F_POLICY is set (policyDir, policy maps written) */
 	bool masq_ok;              /* the masquerade table matches cfg */
 	struct timespec started;   /* CLOCK_MONOTONIC */
 	long startup_ms;

@@ -197,6 +197,13 @@ static int step_config(struct agent *a)
 {
 	if (!a->ready && node_config_was_ready(a))
 		a->ready = true;
+	/* Likewise enforcement: the pinned policy maps hold the previous run's
+	 * state until the first apply replaces it; dropping the flag meanwhile
+	 * would open every isolated pod. Without policyDir it stays clear. */
+	if (!a->cfg.policy_dir[0])
+		a->policy_on = false;
+	else if (!a->policy_on && node_config_was_enforcing(a))
+		a->policy_on = true;
 	return node_config_write(a, a->ready);
 }
 
@@ -273,8 +280,9 @@ static int step_endpoints(struct agent *a)
 	return endpoints(a, true);
 }
 
-/* The policy source (policyDir): kept in memory only, nothing enforced
- * yet. A failed load is logged and does not stop the agent. */
+/* The policy source (policyDir): compiled and written to the policy maps;
+ * enforcement starts after the first write. A failed load is logged and
+ * does not stop the agent. */
 static int step_policies(struct agent *a)
 {
 	policysrc_load(a, true);
@@ -463,8 +471,13 @@ static void on_inotify(struct agent *a, struct loop *l)
 				l->watch = -1; /* the directory went away; re-watched at resync */
 				l->full = true;
 			}
-			if (ev->len && (ev->mask & (IN_MOVED_TO | IN_CLOSE_WRITE)) && !l->full)
-				reconcile_one(a, ev->name);
+			if (ev->len && (ev->mask & (IN_MOVED_TO | IN_CLOSE_WRITE))) {
+				if (!l->full)
+					reconcile_one(a, ev->name);
+				/* A new endpoint has no policy state (denied once
+				 * enforcing): recompile now, not at the resync. */
+				l->policy = true;
+			}
 		}
 	}
 }

@@ -111,13 +111,23 @@ static void ip6_of(const struct ipaddr *a, __u8 *out)
 		memcpy(out, a->b, 16);
 }
 
-bool node_config_was_ready(struct agent *a)
+static __u32 config_flags(struct agent *a)
 {
 	int fd = loader_map_fd(&a->ld, XDP_PIN_CONFIG);
 	struct xdp_config x;
 	__u32 zero = 0;
 
-	return fd >= 0 && !bpf_map_lookup_elem(fd, &zero, &x) && (x.flags & XDP_CFG_F_READY);
+	return fd >= 0 && !bpf_map_lookup_elem(fd, &zero, &x) ? x.flags : 0;
+}
+
+bool node_config_was_ready(struct agent *a)
+{
+	return config_flags(a) & XDP_CFG_F_READY;
+}
+
+bool node_config_was_enforcing(struct agent *a)
+{
+	return config_flags(a) & XDP_CFG_F_POLICY;
 }
 
 int node_config_write(struct agent *a, bool ready)
@@ -128,7 +138,7 @@ int node_config_write(struct agent *a, bool ready)
 	__u32 zero = 0;
 
 	memset(&x, 0, sizeof(x));
-	x.flags = ready ? XDP_CFG_F_READY : 0;
+	x.flags = (ready ? XDP_CFG_F_READY : 0) | (a->policy_on ? XDP_CFG_F_POLICY : 0);
 	x.mode = (__u32)c->mode;
 	x.uplink_ifindex = (__u32)a->uplink_ifindex;
 	x.tunnel_ifindex = (__u32)a->tunnel_ifindex;

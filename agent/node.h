@@ -16,9 +16,12 @@ struct agent;
  * MTU = uplink MTU - 50, up; sets a->tunnel_ifindex. Native mode: delete a
  * leftover xdpvx0. */
 int node_tunnel_sync(struct agent *a);
-/* Write xdp_config; ready sets XDP_CFG_F_READY. */
+/* Write xdp_config; ready sets XDP_CFG_F_READY, a->policy_on
+ * XDP_CFG_F_POLICY. */
 /* The pinned xdp_config already says ready (a restart). */
 bool node_config_was_ready(struct agent *a);
+/* The pinned xdp_config already enforces NetworkPolicy (a restart). */
+bool node_config_was_enforcing(struct agent *a);
 int node_config_write(struct agent *a, bool ready);
 /* xdp_nodes = the peers' pod CIDRs; stale entries removed. Returns the
  * number of entries, or -errno. */

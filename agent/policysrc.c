@@ -18,6 +18,8 @@
 #include "endpoint.h"
 #include "log.h"
 #include "parse.h"
+#include "node.h"
+#include "policymap.h"
 
 #define SEL_TEXT_MAX 160
 
@@ -31,6 +33,7 @@ struct policy_src {
 	long compile_ms;
 	uint64_t sig;                /* files and endpoints of the last good load */
 	int last_err;                /* of the last failed load, 0 after a good one */
+	struct policymap maps;       /* what the pinned maps hold */
 };
 
 /* ---- signature ------------------------------------------------------------- */
@@ -255,6 +258,29 @@ next:
 	return err;
 }
 
+/* The last good result -> the maps; enforcement starts after the first
+ * successful apply. */
+static int apply(struct agent *a, struct policy_src *s)
+{
+	int err = policymap_apply(a, &s->maps, &s->comp);
+
+	if (err)
+		return err;
+	if (!a->policy_on) {
+		a->policy_on = true;
+		err = node_config_write(a, a->ready);
+		if (err) {
+			a->policy_on = false;
+			policymap_free(&s->maps); /* retried at the next load */
+			log_error("policy", "cannot enable enforcement in xdp_config", "err=\"%s\"",
+				  strerror(-err));
+			return err;
+		}
+		log_info("policy", "NetworkPolicy enforced", NULL);
+	}
+	return 0;
+}
+
 int policysrc_load(struct agent *a, bool force)
 {
 	struct policy_src *s = src_get(a);
@@ -271,7 +297,13 @@ int policysrc_load(struct agent *a, bool force)
 			 "err=\"out of memory\"");
 		return -ENOMEM;
 	}
-	if (!dir[0]) { /* none (any more, after a reload): nothing loaded */
+	if (!dir[0]) { /* none (any more, after a reload): nothing loaded or enforced */
+		policymap_free(&s->maps);
+		if (a->policy_on) {
+			a->policy_on = false;
+			node_config_write(a, a->ready);
+			log_info("policy", "policyDir removed: NetworkPolicy no longer enforced", NULL);
+		}
 		if (s->good) {
 			compiled_free(&s->comp);
 			policy_set_free(&s->set);
@@ -297,7 +329,7 @@ int policysrc_load(struct agent *a, bool force)
 	err = load_dir(dir, &set, &sig, &nfiles, &why);
 	if (err)
 		goto fail;
-	if (!force && s->good && sig == s->sig) {
+	if (!force && s->good && sig == s->sig && s->maps.synced) {
 		policy_set_free(&set);
 		eps_free(eps.v, eps.n);
 		return 0;
@@ -329,7 +361,7 @@ int policysrc_load(struct agent *a, bool force)
 		 "entries_policy=%zu entries_cidr=%zu entries_ipcache=%zu compile_ms=%ld",
 		 dir, nfiles, set.npols, set.npods, set.nnss, set.nerrors + comp.nerrors, comp.npol,
 		 comp.ncidr, comp.nipcache, ms);
-	return 0;
+	return apply(a, s);
 fail:
 	policy_set_free(&set);
 	eps_free(eps.v, eps.n);
@@ -352,6 +384,7 @@ void policysrc_free(struct agent *a)
 		policy_set_free(&s->set);
 	}
 	eps_free(s->eps, s->neps);
+	policymap_free(&s->maps);
 	id_alloc_free(s->ids);
 	free(s);
 	a->policy = NULL;

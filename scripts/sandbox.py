@@ -485,7 +485,7 @@ class Node(Netns):
 
     def agent_config(self):
         c = self.cluster
-        return {
+        conf = {
             "nodeName": self.name,
             "pinRoot": self.pin_root,
             "stateDir": self.state_dir,
@@ -501,6 +501,8 @@ class Node(Netns):
                        "podCIDRs": n.pod_cidrs} for n in c.nodes if n is not self],
             "logLevel": c.log_level,
         }
+        conf.update(getattr(c, "agent_extra", None) or {})
+        return conf
 
     def cni_argv(self, command, container_id, netns_path, args=None):
         env = {"CNI_COMMAND": command, "CNI_CONTAINERID": container_id,
@@ -601,11 +603,13 @@ class Cluster:
     agent        None: start xdpathd on every node in native/vxlan mode if the
                  binary exists; True: require it; False: never
     plugin, agent_bin, ctl_bin   binaries (defaults: build/bin/...)
+    agent_extra  dict merged into every node's agent config (e.g.
+                 {"policyDir": ...}); default none
     """
 
     def __init__(self, nodes=2, pods=0, mode="routes", tag=None, agent=None,
                  plugin=PLUGIN, agent_bin=AGENT, ctl_bin=CTL, log_level="info",
-                 ready_timeout=READY_TIMEOUT):
+                 ready_timeout=READY_TIMEOUT, agent_extra=None):
         if mode not in MODES:
             raise SandboxError(f"mode {mode!r}: one of {', '.join(MODES)}")
         if not 1 <= nodes <= MAX_NODES:
@@ -628,6 +632,7 @@ class Cluster:
         self.ctl_bin = ctl_bin
         self.log_level = log_level
         self.ready_timeout = ready_timeout
+        self.agent_extra = dict(agent_extra or {})
         self.owner = os.getpid()
         self.closed = False
         self.detached = False
@@ -914,7 +919,8 @@ class Cluster:
                 "clusterCIDRs": [CLUSTER4, CLUSTER6],
                 "external": self.external.describe(),
                 "nodes": [n.describe() for n in self.nodes],
-                "pods": [p.describe() for p in self.pods]}
+                "pods": [p.describe() for p in self.pods],
+                **({"agentExtra": self.agent_extra} if self.agent_extra else {})}
 
     def save(self):
         if not self.closed:
@@ -935,6 +941,7 @@ class Cluster:
         c.state_dir = st["stateDir"]
         c.plugin, c.agent_bin, c.ctl_bin = PLUGIN, AGENT, CTL
         c.log_level, c.ready_timeout, c.closed, c.detached = "info", READY_TIMEOUT, False, True
+        c.agent_extra = dict(st.get("agentExtra") or {})
         c.underlay = Netns(c, st["underlay"]["netns"])
         c.external = External(c)
         c.nodes = []

@@ -47,6 +47,7 @@
 #define TCP_FLAG_FIN 0x01
 #define TCP_FLAG_SYN 0x02
 #define TCP_FLAG_RST 0x04
+#define TCP_FLAG_ACK 0x10
 
 /* The L4 view of a packet the policy needs. */
 struct flow {
@@ -436,9 +437,11 @@ __always_inline_fn int policy_check(struct __sk_buff *skb, const struct pkt *p, 
 		ct_key(&k, p, &f, 1);
 	if (ct_has(&k, other, &f, f.icmp_err ? 0 : XDP_CT_F_REPLIED))
 		return 0;
-	/* The rest of a connection this check allowed. */
+	/* The rest of a connection this check allowed; a TCP SYN opens a new
+	 * one (even on a reused tuple) and always meets the policy. */
 	ct_key(&k, p, &f, 0);
-	if (ct_has(&k, flag, &f, 0))
+	if ((f.tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN &&
+	    ct_has(&k, flag, &f, 0))
 		return 0;
 	if (!(ep->flags & iso)) {
 		if (!f.frag)

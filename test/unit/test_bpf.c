@@ -2165,12 +2165,18 @@ static void test_policy_ct_expiry(void **state)
 	len = l4pkt(pkt, host_a_mac, pod_a_mac, f->a, f->b, IPPROTO_TCP, 40001, 80);
 	th = (struct tcphdr *)(pkt + ETH_HLEN + (f->family == AF_INET ? sizeof(struct iphdr)
 								     : sizeof(struct ipv6hdr)));
+	/* A SYN on the tracked tuple is a new connection: policy again. */
+	th->ack = 0;
+	th->syn = 1;
+	assert_int_equal(run_from_a(pkt, len, &o), TC_ACT_SHOT);
+	th->syn = 0;
+	th->ack = 1;
 	th->fin = 1;
 	assert_int_equal(run_from_a(pkt, len, &o), TC_ACT_REDIRECT);
 	ct_age(f, IPPROTO_TCP, 40001, 80, XDP_CT_LIFE_CLOSING + 1, &flags);
 	assert_true(flags & XDP_CT_F_CLOSING);
 	assert_int_equal(a_to_b(f, IPPROTO_TCP, 40001, 80, &len), TC_ACT_SHOT);
-	expect_drops(XDP_DROP_POLICY, 3, len);
+	expect_drops(XDP_DROP_POLICY, 4, len);
 }
 
 /* An ICMP error (v4 port unreachable, v6 destination unreachable) quoting

@@ -1,0 +1,255 @@
+/* policymap: compiled policy -> pinned maps, as a delta. */
+#include "policymap.h"
+
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "agent.h"
+#include "log.h"
+
+struct mapdesc {
+	const char *pin;
+	size_t esize, ksize;
+};
+
+static const struct mapdesc maps[4] = {
+	{ XDP_PIN_IPCACHE, sizeof(struct ipcache_entry), sizeof(struct xdp_cidr_key) },
+	{ XDP_PIN_POLICY, sizeof(struct pol_entry), sizeof(struct xdp_pol_key) },
+	{ XDP_PIN_POL_CIDR, sizeof(struct cidr_entry), sizeof(struct xdp_polcidr_key) },
+	{ XDP_PIN_EP_POL, sizeof(struct ep_pol_entry), sizeof(uint32_t) },
+};
+
+static long now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void arrays_free(struct compiled *c)
+{
+	free(c->ipcache);
+	free(c->pol);
+	free(c->cidr);
+	free(c->eps);
+	memset(c, 0, sizeof(*c));
+}
+
+void policymap_free(struct policymap *pm)
+{
+	arrays_free(&pm->cur);
+	pm->synced = false;
+}
+
+static void *dup_arr(const void *p, size_t n, size_t size, size_t extra)
+{
+	void *d = malloc((n + extra) * size + 1);
+
+	if (d && n)
+		memcpy(d, p, n * size);
+	return d;
+}
+
+/* Host entries sort before a pod entry with the same key (and win). */
+static int ipc_host_cmp(const void *a, const void *b)
+{
+	const struct ipcache_entry *x = a, *y = b;
+	int r = memcmp(&x->key, &y->key, sizeof(x->key));
+
+	if (r)
+		return r;
+	return (y->val.identity == XDP_ID_HOST) - (x->val.identity == XDP_ID_HOST);
+}
+
+static void host_entry(struct ipcache_entry *e, const struct ipaddr *ip)
+{
+	memset(e, 0, sizeof(*e));
+	e->key.prefixlen = XDP_CIDR_PREFIX(ip->family == AF_INET ? 32 : 128);
+	e->key.family = ip->family == AF_INET ? XDP_EP_FAMILY_V4 : XDP_EP_FAMILY_V6;
+	memcpy(e->key.addr, ip->b, ip->family == AF_INET ? 4 : 16);
+	e->val.identity = XDP_ID_HOST;
+}
+
+/* comp's four arrays plus the node's addresses, sorted. */
+static int build_wanted(const struct agent *a, const struct compiled *comp, struct compiled *w)
+{
+	const struct ipaddr *ips[2] = { &a->cfg.node_ip4, &a->cfg.node_ip6 };
+	size_t n;
+
+	memset(w, 0, sizeof(*w));
+	w->ipcache = dup_arr(comp->ipcache, comp->nipcache, sizeof(*w->ipcache), 2);
+	w->pol = dup_arr(comp->pol, comp->npol, sizeof(*w->pol), 0);
+	w->cidr = dup_arr(comp->cidr, comp->ncidr, sizeof(*w->cidr), 0);
+	w->eps = dup_arr(comp->eps, comp->neps, sizeof(*w->eps), 0);
+	if (!w->ipcache || !w->pol || !w->cidr || !w->eps)
+		return -ENOMEM;
+	w->npol = comp->npol;
+	w->ncidr = comp->ncidr;
+	w->neps = comp->neps;
+	n = comp->nipcache;
+	for (int i = 0; i < 2; i++)
+		if (ips[i]->family == AF_INET || ips[i]->family == AF_INET6)
+			host_entry(&w->ipcache[n++], ips[i]);
+	if (n != comp->nipcache) {
+		qsort(w->ipcache, n, sizeof(*w->ipcache), ipc_host_cmp);
+		/* one entry per key: the first (host) wins */
+		size_t o = 0;
+
+		for (size_t i = 0; i < n; i++)
+			if (!o || memcmp(&w->ipcache[o - 1].key, &w->ipcache[i].key,
+					 sizeof(w->ipcache[i].key)))
+				w->ipcache[o++] = w->ipcache[i];
+		n = o;
+	}
+	w->nipcache = n;
+	return 0;
+}
+
+static bool has_key(const struct mapdesc *m, const void *arr, size_t n, const void *key)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int r = memcmp((const char *)arr + mid * m->esize, key, m->ksize);
+
+		if (!r)
+			return true;
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* Delete every key of the map that arr (sorted entries) does not have.
+ * Returns how many, or -errno. */
+static int sweep(int fd, const struct mapdesc *m, const void *arr, size_t n)
+{
+	unsigned char k[64], next[64];
+	unsigned char *doomed = NULL;
+	size_t nd = 0, cap = 0;
+	void *prev = NULL;
+	int err = 0;
+
+	/* Collect first: deleting while walking restarts the walk. */
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(k, next, m->ksize);
+		prev = k;
+		if (has_key(m, arr, n, k))
+			continue;
+		if (nd == cap) {
+			unsigned char *d = realloc(doomed, (cap = cap * 2 + 64) * m->ksize);
+
+			if (!d) {
+				free(doomed);
+				return -ENOMEM;
+			}
+			doomed = d;
+		}
+		memcpy(doomed + nd * m->ksize, k, m->ksize);
+		nd++;
+	}
+	for (size_t i = 0; i < nd && !err; i++)
+		if (bpf_map_delete_elem(fd, doomed + i * m->ksize) && errno != ENOENT)
+			err = -errno;
+	free(doomed);
+	return err ? err : (int)nd;
+}
+
+static int put_all(int fd, const struct mapdesc *m, const void *arr, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *e = (const char *)arr + i * m->esize;
+
+		if (bpf_map_update_elem(fd, e, e + m->ksize, BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
+static int del_all(int fd, const struct mapdesc *m, const void *keys, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (bpf_map_delete_elem(fd, (const char *)keys + i * m->ksize) && errno != ENOENT)
+			return -errno;
+	return 0;
+}
+
+int policymap_apply(struct agent *a, struct policymap *pm, const struct compiled *comp)
+{
+	struct compiled empty = { 0 }, w;
+	struct compiled_delta d;
+	bool full = !pm->synced;
+	int fd[4], err, swept = 0;
+	long t0 = now_ms();
+
+	for (int i = 0; i < 4; i++) {
+		fd[i] = loader_map_fd(&a->ld, maps[i].pin);
+		if (fd[i] < 0) {
+			log_error("policy", "cannot find a policy map", "map=%s err=\"%s\"",
+				  maps[i].pin, strerror(-fd[i]));
+			return fd[i];
+		}
+	}
+	err = build_wanted(a, comp, &w);
+	if (!err)
+		err = compiled_diff(full ? &empty : &pm->cur, &w, &d);
+	if (err) {
+		arrays_free(&w);
+		log_error("policy", "cannot apply policy", "err=\"%s\"", strerror(-err));
+		return err;
+	}
+	pm->synced = false; /* until every write below succeeded */
+	err = put_all(fd[0], &maps[0], d.ipcache_put, d.nipcache_put);
+	if (!err)
+		err = put_all(fd[1], &maps[1], d.pol_put, d.npol_put);
+	if (!err)
+		err = put_all(fd[2], &maps[2], d.cidr_put, d.ncidr_put);
+	if (!err)
+		err = put_all(fd[3], &maps[3], d.eps_put, d.neps_put);
+	if (!err)
+		err = del_all(fd[0], &maps[0], d.ipcache_del, d.nipcache_del);
+	if (!err)
+		err = del_all(fd[1], &maps[1], d.pol_del, d.npol_del);
+	if (!err)
+		err = del_all(fd[2], &maps[2], d.cidr_del, d.ncidr_del);
+	if (!err)
+		err = del_all(fd[3], &maps[3], d.eps_del, d.neps_del);
+	if (full) {
+		const void *arrs[4] = { w.ipcache, w.pol, w.cidr, w.eps };
+		size_t ns[4] = { w.nipcache, w.npol, w.ncidr, w.neps };
+
+		for (int i = 0; i < 4 && !err; i++) {
+			int n = sweep(fd[i], &maps[i], arrs[i], ns[i]);
+
+			if (n < 0)
+				err = n;
+			else
+				swept += n;
+		}
+	}
+	if (err) {
+		log_error("policy", "cannot write the policy maps, next apply is a full one",
+			  "err=\"%s\"", strerror(-err));
+		compiled_delta_free(&d);
+		arrays_free(&w);
+		return err;
+	}
+	log_info("policy", "policy maps updated",
+		 "full=%d ipcache_put=%zu ipcache_del=%zu policy_put=%zu policy_del=%zu "
+		 "cidr_put=%zu cidr_del=%zu ep_put=%zu ep_del=%zu stale_removed=%d ms=%ld",
+		 full, d.nipcache_put, d.nipcache_del, d.npol_put, d.npol_del, d.ncidr_put,
+		 d.ncidr_del, d.neps_put, d.neps_del, swept, now_ms() - t0);
+	compiled_delta_free(&d);
+	policymap_free(pm);
+	pm->cur = w;
+	pm->synced = true;
+	return 0;
+}
