@@ -125,6 +125,7 @@ struct netconf {
 	struct json_object *dns;       /* borrowed from root, may be NULL */
 	struct json_object *prev;      /* borrowed prevResult, may be NULL */
 	char dp_root[PATH_MAX];        /* "datapath.pinRoot": "" = no datapath (routes only) */
+	int policy_wait_ms;            /* "datapath.policyWaitMs": ADD waits this long for the pod's policy */
 	const char *raw;               /* stdin bytes, for delegated plugins */
 	size_t raw_len;
 };
@@ -138,5 +139,6 @@ void netconf_free(struct netconf *nc);
 
 #define XDP_DEFAULT_HOST_PREFIX "xdp"
 #define XDP_DEFAULT_LOCK_TIMEOUT_MS 10000
+#define XDP_DEFAULT_POLICY_WAIT_MS 2000
 
 #endif

@@ -135,8 +135,9 @@ static int parse_object_member(struct json_object *root, const char *key,
 	return 0;
 }
 
-/* "datapath": {"pinRoot": "/sys/fs/bpf/xdpath"}: the node runs xdpathd and
- * every pod must be on its datapath. Absent: routes only. */
+/* "datapath": {"pinRoot": "/sys/fs/bpf/xdpath", "policyWaitMs": 2000}: the
+ * node runs xdpathd and every pod must be on its datapath. Absent: routes
+ * only. */
 static int parse_datapath(struct json_object *root, struct netconf *nc, struct cni_err *e)
 {
 	struct json_object *dp;
@@ -148,7 +149,8 @@ static int parse_datapath(struct json_object *root, struct netconf *nc, struct c
 	if (nc->dp_root[0] != '/')
 		return cni_fail(e, CNI_ERR_INVALID_CONFIG, "invalid network config",
 				"\"datapath.pinRoot\" \"%s\" must be an absolute path", nc->dp_root);
-	return 0;
+	return get_int(dp, "policyWaitMs", 0, 60000, XDP_DEFAULT_POLICY_WAIT_MS,
+		       &nc->policy_wait_ms, e);
 }
 
 int netconf_parse(const char *buf, size_t len, enum cni_cmd cmd, struct netconf *nc,

@@ -3,6 +3,7 @@
 
 #include <bpf/bpf.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "dp.h"
@@ -36,10 +37,20 @@ int cni_dp_register(const struct netconf *nc, const struct endpoint *ep, struct 
 	err = dp_endpoint_add(&dp, ep, XDP_EP_F_READY);
 	if (!err)
 		err = dp_tc_attach(ep->host_ifindex, dp.from_pod_fd, true);
-	dp_close(&dp);
-	if (err)
+	if (err) {
+		dp_close(&dp);
 		return cni_fail(e, CNI_ERR_INTERNAL, "cannot attach pod to the datapath", "%s: %s",
 				ep->host_ifname, strerror(-err));
+	}
+	/* The pod is denied until the agent has compiled its policy (it does
+	 * on seeing the endpoint record): wait, bounded, so that it does not
+	 * start in the dark; past the bound it stays denied, never opened. */
+	err = dp_policy_wait(&dp, nc->dp_root, (__u32)ep->host_ifindex, nc->policy_wait_ms);
+	dp_close(&dp);
+	if (err)
+		fprintf(stderr, "xdpath: %s: pod policy not in place after %d ms (%s): its traffic "
+			"is denied until the agent writes it\n", ep->host_ifname, nc->policy_wait_ms,
+			strerror(-err));
 	return 0;
 }
 

@@ -6,9 +6,11 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "xdpath/datapath.h"
+#include "xdpath/policy.h"
 
 /* Our TC filter slot: one handle/priority, so a re-attach replaces in place. */
 #define DP_TC_HANDLE 1
@@ -58,6 +60,41 @@ bool dp_ready(const struct dp *dp)
 	__u32 zero = 0;
 
 	return !bpf_map_lookup_elem(dp->config_fd, &zero, &cfg) && (cfg.flags & XDP_CFG_F_READY);
+}
+
+static bool enforcing(const struct dp *dp)
+{
+	struct xdp_config cfg;
+	__u32 zero = 0;
+
+	return !bpf_map_lookup_elem(dp->config_fd, &zero, &cfg) && (cfg.flags & XDP_CFG_F_POLICY);
+}
+
+int dp_policy_wait(const struct dp *dp, const char *root, __u32 ep_id, int timeout_ms)
+{
+	struct timespec t0, now, nap = { 0, 2 * 1000 * 1000 };
+	struct xdp_ep_pol v;
+	int fd, err = -ETIMEDOUT;
+
+	if (!enforcing(dp))
+		return 0;
+	fd = pin_get(root, XDP_PIN_EP_POL);
+	if (fd < 0)
+		return fd;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		if (!bpf_map_lookup_elem(fd, &ep_id, &v) && (v.flags & XDP_EP_POL_READY)) {
+			err = 0;
+			break;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 >=
+		    timeout_ms)
+			break;
+		nanosleep(&nap, NULL);
+	}
+	close(fd);
+	return err;
 }
 
 int dp_endpoint_add(const struct dp *dp, const struct endpoint *ep, __u32 flags)

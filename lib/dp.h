@@ -22,6 +22,13 @@ void dp_close(struct dp *dp);
 /* The agent has finished loading and reconciling (XDP_CFG_F_READY). */
 bool dp_ready(const struct dp *dp);
 
+/* Wait up to timeout_ms for the agent to have written endpoint ep_id's
+ * policy state (xdp_ep_policy READY). 0 when it is there or NetworkPolicy
+ * is not enforced on this node (then there is nothing to wait for),
+ * -ETIMEDOUT, or -errno. Until then the datapath denies the endpoint's
+ * traffic (fail closed), so this only spares the pod a dead start. */
+int dp_policy_wait(const struct dp *dp, const char *root, __u32 ep_id, int timeout_ms);
+
 /* One map entry per address of ep, with flags (XDP_EP_F_*). */
 int dp_endpoint_add(const struct dp *dp, const struct endpoint *ep, __u32 flags);
 /* Remove the entries of host veth ifindex (found by scanning the map, so no

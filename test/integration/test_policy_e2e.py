@@ -14,6 +14,7 @@ always ping its own pods (ipcache: nodeIP -> XDP_ID_HOST).
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -231,4 +232,88 @@ def test_new_pod_gets_policy_state_promptly(env):
                    what="new pod reachable")
     finally:
         os.unlink(os.path.join(d, f"pod-{p.namespace}-{p.name}.json"))
+        c.delete_pod(p)
+
+
+def ep_policy_flags(node, host_veth):
+    """The xdp_ep_policy flags of the endpoint on host_veth, None if absent."""
+    ifindex = int(node.exec("cat", f"/sys/class/net/{host_veth}/ifindex").stdout)
+    key = [str(b) for b in ifindex.to_bytes(4, "little")]
+    r = sandbox.run(["bpftool", "-j", "map", "lookup", "pinned",
+                     os.path.join(node.pin_root, "xdp_ep_policy"), "key", *key], check=False)
+    if r.returncode:
+        return None
+    val = json.loads(r.stdout)["value"]
+    return int.from_bytes(bytes(int(b, 16) for b in val[:4]), "little")
+
+
+EP_POL_INGRESS_ISOLATED = 1 << 0
+EP_POL_READY = 1 << 2
+
+
+def test_new_pod_isolated_from_its_first_packet(env):
+    """No first-packet window: a pod created after a policy that isolates it
+    has its policy in place when ADD returns (the plugin waits for it,
+    bounded by datapath.policyWaitMs; before that the endpoint is denied)."""
+    c, d = env
+    node = c.nodes[0]
+    _write(d, "np-late.json", {
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "deny-late", "namespace": "late"},
+        "spec": {"podSelector": {"matchLabels": {"app": "late"}}, "policyTypes": ["Ingress"]}})
+    _write(d, "ns-late.json", {"apiVersion": "v1", "kind": "Namespace",
+                               "metadata": {"name": "late"}})
+    # the Pod object exists before its sandbox (as in Kubernetes), no IPs yet
+    _write(d, "pod-late-p.json", {"apiVersion": "v1", "kind": "Pod",
+                                  "metadata": {"name": "p", "namespace": "late",
+                                               "labels": {"app": "late"}},
+                                  "spec": {"nodeName": node.name}})
+    for n in c.nodes:
+        eventually(lambda: ctl(n, "policy", "list")["stats"]["policies"] >= 1,
+                   what=f"{n.name} loaded deny-late")
+    p = c.add_pod(node, name="p", namespace="late", labels={"app": "late"})
+    try:
+        flags = ep_policy_flags(node, p.host_veth)
+        assert flags is not None and flags & EP_POL_READY, flags
+        assert flags & EP_POL_INGRESS_ISOLATED, flags
+        assert not pings(c.nodes[1].pods[0], p)
+        assert not pings(node.pods[0], p)
+        assert pings(p, c.nodes[1].pods[0])         # its egress is not isolated
+    finally:
+        for f in ("np-late.json", "ns-late.json", "pod-late-p.json"):
+            os.unlink(os.path.join(d, f))
+        c.delete_pod(p)
+
+
+def test_new_pod_denied_until_its_policy_is_written(env):
+    """With the agent stalled, ADD waits its bound (policyWaitMs, 2 s by
+    default), warns, and the pod is denied in both directions (fail closed)
+    until the agent catches up; then its unisolated traffic flows."""
+    c, d = env
+    node, peer = c.nodes[0], c.nodes[1].pods[0]
+    _write(d, "pod-default-stalled.json", {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "stalled", "namespace": "default", "labels": {"app": "stalled"}},
+        "spec": {"nodeName": node.name}})
+    eventually(lambda: ctl(node, "policy", "list")["stats"]["pods"] == len(c.pods) + 1,
+               what="the agent read the Pod object")
+    os.kill(node.agent.pid, signal.SIGSTOP)
+    p = None
+    try:
+        t0 = time.monotonic()
+        p = c.add_pod(node, name="stalled", namespace="default", labels={"app": "stalled"})
+        took = time.monotonic() - t0
+        assert took >= 2.0, took
+        assert ep_policy_flags(node, p.host_veth) is None
+        assert not pings(p, peer)
+        assert not pings(peer, p)
+    finally:
+        os.kill(node.agent.pid, signal.SIGCONT)
+    try:
+        eventually(lambda: ep_policy_flags(node, p.host_veth) is not None,
+                   what="policy state written after the agent resumed")
+        eventually(lambda: pings(p, peer, wait=1) and pings(peer, p, wait=1),
+                   what="stalled pod reachable once its policy is in place")
+    finally:
+        os.unlink(os.path.join(d, "pod-default-stalled.json"))
         c.delete_pod(p)

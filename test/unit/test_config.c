@@ -116,6 +116,14 @@ static void test_defaults(void **state)
 	assert_null(nc.prev);
 	assert_ptr_equal(nc.raw, json);
 	assert_int_equal(nc.raw_len, strlen(json));
+	assert_string_equal(nc.dp_root, "");
+	netconf_free(&nc);
+	assert_int_equal(parse(CONF("\"datapath\":{},"), CMD_ADD, &nc, &e), 0);
+	assert_string_equal(nc.dp_root, "/sys/fs/bpf/xdpath");
+	assert_int_equal(nc.policy_wait_ms, 2000);
+	netconf_free(&nc);
+	assert_int_equal(parse(CONF("\"datapath\":{\"policyWaitMs\":0},"), CMD_ADD, &nc, &e), 0);
+	assert_int_equal(nc.policy_wait_ms, 0);
 	netconf_free(&nc);
 }
 
@@ -261,6 +269,10 @@ static void test_err_fields(void **state)
 	expect_err(CONF("\"mtu\":-1,"), CMD_ADD, CNI_ERR_INVALID_CONFIG, "\"mtu\" -1 is out");
 	expect_err(CONF("\"lockTimeoutMs\":0,"), CMD_ADD, CNI_ERR_INVALID_CONFIG,
 		   "\"lockTimeoutMs\" 0 is out of range");
+	expect_err(CONF("\"datapath\":{\"policyWaitMs\":-1},"), CMD_ADD, CNI_ERR_INVALID_CONFIG,
+		   "\"policyWaitMs\" -1 is out of range 0..60000");
+	expect_err(CONF("\"datapath\":{\"policyWaitMs\":\"2s\"},"), CMD_ADD,
+		   CNI_ERR_INVALID_CONFIG, "\"policyWaitMs\" must be an integer");
 	expect_err(CONF("\"hostVethPrefix\":\"\","), CMD_ADD, CNI_ERR_INVALID_CONFIG,
 		   "\"hostVethPrefix\" \"\"");
 	expect_err(CONF("\"hostVethPrefix\":\"abcde\","), CMD_ADD, CNI_ERR_INVALID_CONFIG,
