@@ -91,9 +91,10 @@ $(BIN)/xdpathd: $(OBJ)/agent/main.o $(AGENT_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(AGENT_LDLIBS)
 
-$(BIN)/xdpathctl: $(OBJ)/agent/xdpathctl.o
+# `policy lint` runs the policy library offline.
+$(BIN)/xdpathctl: $(OBJ)/agent/xdpathctl.o $(POLICY_OBJS) $(OBJ)/lib/ipaddr.o
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs json-c 2>/dev/null)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs json-c yaml-0.1 2>/dev/null)
 
 # Agent unit tests (test_agent_*.c) link the agent's modules.
 $(TESTDIR)/test_agent_%: test/unit/test_agent_%.c $(AGENT_OBJS) $(wildcard test/unit/*.h agent/*.h)

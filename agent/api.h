@@ -5,6 +5,12 @@
  *   {"cmd":"endpoints"} -> every endpoint record with its live datapath state
  *   {"cmd":"metrics"}   -> drops by reason, forwarding verdicts, map occupancy
  *   {"cmd":"policies"}  -> the policyDir policies (policysrc.c), invalid objects, stats
+ *   {"cmd":"policy-get","pod":"NS/POD"} -> the policies selecting a pod, its
+ *                          allow entries per direction (policy/explain.h)
+ *   {"cmd":"policy-explain","from":"NS/POD|IP","to":"NS/POD|IP","port":"80/TCP"}
+ *                       -> the verdict for one connection, side by side, and
+ *                          the rule behind it or why none matches; local
+ *                          endpoints also checked against policy_sim
  * Errors are {"error":"..."}. Served from the agent's single thread, with
  * a short timeout so that a stuck client cannot stall it. */
 #ifndef XDPATH_AGENT_API_H

@@ -44,6 +44,7 @@ void policymap_free(struct policymap *pm)
 {
 	arrays_free(&pm->cur);
 	pm->synced = false;
+	pm->nfailed = 0;
 }
 
 static void *dup_arr(const void *p, size_t n, size_t size, size_t extra)
@@ -163,12 +164,70 @@ static int sweep(int fd, const struct mapdesc *m, const void *arr, size_t n)
 	return err ? err : (int)nd;
 }
 
-static int put_all(int fd, const struct mapdesc *m, const void *arr, size_t n)
+static bool is_full(int err)
 {
-	for (size_t i = 0; i < n; i++) {
-		const char *e = (const char *)arr + i * m->esize;
+	return err == -ENOSPC || err == -E2BIG || err == -ENOMEM;
+}
 
-		if (bpf_map_update_elem(fd, e, e + m->ksize, BPF_ANY))
+/* The ep_id an entry of map i is for (maps[0], the ipcache, has none). */
+static uint32_t entry_ep(int i, const void *e)
+{
+	if (i == 1)
+		return ((const struct pol_entry *)e)->key.ep_id;
+	if (i == 2)
+		return ((const struct cidr_entry *)e)->key.ep_id;
+	if (i == 3)
+		return ((const struct ep_pol_entry *)e)->ep_id;
+	return 0;
+}
+
+static bool failed_has(const struct policymap *pm, uint32_t ep)
+{
+	for (size_t i = 0; i < pm->nfailed; i++)
+		if (pm->failed[i] == ep)
+			return true;
+	return false;
+}
+
+/* Put every entry of arr into map i. A full policy or CIDR map fails the
+ * entry's endpoint (pm->failed), not the apply; with retry, only the
+ * entries of failed endpoints are put. */
+static int put_all(int fd, int i, const void *arr, size_t n, struct policymap *pm, bool retry,
+		   size_t *full)
+{
+	const struct mapdesc *m = &maps[i];
+
+	for (size_t k = 0; k < n; k++) {
+		const char *e = (const char *)arr + k * m->esize;
+		uint32_t ep = entry_ep(i, e);
+
+		if (retry && !failed_has(pm, ep))
+			continue;
+		if (!retry && (i == 1 || i == 2) && failed_has(pm, ep))
+			continue; /* already failed: do not fill the map further */
+		if (!bpf_map_update_elem(fd, e, e + m->ksize, BPF_ANY))
+			continue;
+		if ((i != 1 && i != 2) || !is_full(-errno))
+			return -errno;
+		(*full)++;
+		if (!failed_has(pm, ep) && pm->nfailed < POLICYMAP_FAILED_MAX)
+			pm->failed[pm->nfailed++] = ep;
+		else if (!failed_has(pm, ep))
+			return -ENOSPC; /* too many failures to track: fail the apply */
+	}
+	return 0;
+}
+
+/* Failed endpoints: their state without READY (the datapath denies them). */
+static int put_failed_eps(int fd, const struct policymap *pm, struct compiled *w)
+{
+	for (size_t k = 0; k < w->neps; k++) {
+		struct ep_pol_entry *e = &w->eps[k];
+
+		if (!failed_has(pm, e->ep_id))
+			continue;
+		e->val.flags = XDP_EP_POL_INGRESS_ISOLATED | XDP_EP_POL_EGRESS_ISOLATED;
+		if (bpf_map_update_elem(fd, &e->ep_id, &e->val, BPF_ANY))
 			return -errno;
 	}
 	return 0;
@@ -182,11 +241,24 @@ static int del_all(int fd, const struct mapdesc *m, const void *keys, size_t n)
 	return 0;
 }
 
+/* Endpoint states, except those of failed endpoints (pm NULL: all). */
+static int put_eps(int fd, const struct ep_pol_entry *arr, size_t n, const struct policymap *pm)
+{
+	for (size_t k = 0; k < n; k++) {
+		if (pm && failed_has(pm, arr[k].ep_id))
+			continue;
+		if (bpf_map_update_elem(fd, &arr[k].ep_id, &arr[k].val, BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
 int policymap_apply(struct agent *a, struct policymap *pm, const struct compiled *comp)
 {
 	struct compiled empty = { 0 }, w;
 	struct compiled_delta d;
-	bool full = !pm->synced;
+	bool full_apply = !pm->synced;
+	size_t full = 0;
 	int fd[4], err, swept = 0;
 	long t0 = now_ms();
 
@@ -200,20 +272,23 @@ int policymap_apply(struct agent *a, struct policymap *pm, const struct compiled
 	}
 	err = build_wanted(a, comp, &w);
 	if (!err)
-		err = compiled_diff(full ? &empty : &pm->cur, &w, &d);
+		err = compiled_diff(full_apply ? &empty : &pm->cur, &w, &d);
 	if (err) {
 		arrays_free(&w);
 		log_error("policy", "cannot apply policy", "err=\"%s\"", strerror(-err));
 		return err;
 	}
 	pm->synced = false; /* until every write below succeeded */
-	err = put_all(fd[0], &maps[0], d.ipcache_put, d.nipcache_put);
+	pm->nfailed = 0;
+	err = put_all(fd[0], 0, d.ipcache_put, d.nipcache_put, pm, false, &full);
 	if (!err)
-		err = put_all(fd[1], &maps[1], d.pol_put, d.npol_put);
+		err = put_all(fd[1], 1, d.pol_put, d.npol_put, pm, false, &full);
 	if (!err)
-		err = put_all(fd[2], &maps[2], d.cidr_put, d.ncidr_put);
+		err = put_all(fd[2], 2, d.cidr_put, d.ncidr_put, pm, false, &full);
+	/* Isolation state after the entries it relies on; failed endpoints
+	 * are left out here and written not-READY below. */
 	if (!err)
-		err = put_all(fd[3], &maps[3], d.eps_put, d.neps_put);
+		err = put_eps(fd[3], d.eps_put, d.neps_put, pm);
 	if (!err)
 		err = del_all(fd[0], &maps[0], d.ipcache_del, d.nipcache_del);
 	if (!err)
@@ -222,7 +297,7 @@ int policymap_apply(struct agent *a, struct policymap *pm, const struct compiled
 		err = del_all(fd[2], &maps[2], d.cidr_del, d.ncidr_del);
 	if (!err)
 		err = del_all(fd[3], &maps[3], d.eps_del, d.neps_del);
-	if (full) {
+	if (full_apply) {
 		const void *arrs[4] = { w.ipcache, w.pol, w.cidr, w.eps };
 		size_t ns[4] = { w.nipcache, w.npol, w.ncidr, w.neps };
 
@@ -234,7 +309,22 @@ int policymap_apply(struct agent *a, struct policymap *pm, const struct compiled
 			else
 				swept += n;
 		}
+		/* The sweep may have made room: the failed endpoints once more. */
+		if (!err && pm->nfailed) {
+			size_t again = 0;
+
+			err = put_all(fd[1], 1, w.pol, w.npol, pm, true, &again);
+			if (!err)
+				err = put_all(fd[2], 2, w.cidr, w.ncidr, pm, true, &again);
+			if (!err && !again) {
+				pm->nfailed = 0;
+				err = put_eps(fd[3], w.eps, w.neps, NULL);
+				full = 0;
+			}
+		}
 	}
+	if (!err && pm->nfailed)
+		err = put_failed_eps(fd[3], pm, &w);
 	if (err) {
 		log_error("policy", "cannot write the policy maps, next apply is a full one",
 			  "err=\"%s\"", strerror(-err));
@@ -245,11 +335,18 @@ int policymap_apply(struct agent *a, struct policymap *pm, const struct compiled
 	log_info("policy", "policy maps updated",
 		 "full=%d ipcache_put=%zu ipcache_del=%zu policy_put=%zu policy_del=%zu "
 		 "cidr_put=%zu cidr_del=%zu ep_put=%zu ep_del=%zu stale_removed=%d ms=%ld",
-		 full, d.nipcache_put, d.nipcache_del, d.npol_put, d.npol_del, d.ncidr_put,
+		 full_apply, d.nipcache_put, d.nipcache_del, d.npol_put, d.npol_del, d.ncidr_put,
 		 d.ncidr_del, d.neps_put, d.neps_del, swept, now_ms() - t0);
 	compiled_delta_free(&d);
-	policymap_free(pm);
+	arrays_free(&pm->cur);
 	pm->cur = w;
+	if (pm->nfailed) {
+		pm->map_full_total += full;
+		log_error("policy", "policy map full: endpoints denied until their entries fit",
+			  "endpoints=%zu first_ep=%u entries_not_written=%zu", pm->nfailed,
+			  pm->failed[0], full);
+		return 0; /* pm->synced stays false: the next apply is a full one */
+	}
 	pm->synced = true;
 	return 0;
 }

@@ -8,17 +8,29 @@
 #define XDPATH_AGENT_POLICYMAP_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "compile.h"
 
 struct agent;
 
+#define POLICYMAP_FAILED_MAX 64
+
 struct policymap {
 	struct compiled cur;   /* what the maps hold (only the four entry arrays) */
 	bool synced;           /* cur is in the maps; false: the next apply is a full one */
+	/* Endpoints whose entries did not fit (map full) at the last apply:
+	 * denied (not READY) until an apply fits them. */
+	uint32_t failed[POLICYMAP_FAILED_MAX];
+	size_t nfailed;
+	uint64_t map_full_total; /* entries that did not fit, over the agent's life */
 };
 
-/* 0 or -errno (then the next apply is a full one). */
+/* 0 or -errno (then the next apply is a full one). A policy or CIDR map
+ * that is full is not an error of the apply: the endpoints whose entries
+ * did not fit are denied (their xdp_ep_policy entry is written without
+ * READY: fail closed), listed in pm->failed, logged, and retried by the
+ * next apply, which is a full one (its sweep frees what is stale). */
 int policymap_apply(struct agent *a, struct policymap *pm, const struct compiled *comp);
 void policymap_free(struct policymap *pm);
 

@@ -532,3 +532,31 @@ struct json_object *policysrc_json(struct agent *a)
 	ADD(o, "stats", st);
 	return o;
 }
+
+/* ---- the last good result, for the policy-get / policy-explain API ------- */
+
+static const struct policy_src *good(const struct agent *a)
+{
+	return a->policy && a->policy->good ? a->policy : NULL;
+}
+
+const struct policy_set *policysrc_set(const struct agent *a)
+{
+	return good(a) ? &good(a)->set : NULL;
+}
+
+const struct compiled *policysrc_compiled(const struct agent *a)
+{
+	return good(a) ? &good(a)->comp : NULL;
+}
+
+uint32_t policysrc_ep_id(const struct agent *a, const char *ns, const char *name)
+{
+	const struct policy_src *s = good(a);
+
+	for (size_t i = 0; s && i < s->neps; i++) {
+		if (!strcmp(s->eps[i].ns, ns) && !strcmp(s->eps[i].name, name))
+			return s->eps[i].ep_id;
+	}
+	return 0;
+}

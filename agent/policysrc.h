@@ -9,9 +9,12 @@
 #define XDPATH_AGENT_POLICYSRC_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct agent;
+struct compiled;
 struct json_object;
+struct policy_set;
 
 /* Load policyDir again. force=false skips the work when neither the files
  * (name, size, mtime) nor the endpoint records changed since the last good
@@ -22,5 +25,13 @@ const char *policysrc_dir(const struct agent *a);
 /* {"policies":[...],"errors":[...],"stats":{...}} (a new reference). */
 struct json_object *policysrc_json(struct agent *a);
 void policysrc_free(struct agent *a);
+
+/* For {"cmd":"policy-get"} and {"cmd":"policy-explain"} (api.c): the last
+ * good policy set and what it compiled to (NULL when there is none), and
+ * the ep_id of pod ns/name among the endpoints it was compiled for (0: the
+ * pod has no endpoint on this node). Valid until the next load. */
+const struct policy_set *policysrc_set(const struct agent *a);
+const struct compiled *policysrc_compiled(const struct agent *a);
+uint32_t policysrc_ep_id(const struct agent *a, const char *ns, const char *name);
 
 #endif

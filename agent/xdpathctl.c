@@ -1,7 +1,9 @@
 /* xdpathctl: the operator's view of one node's agent, over its local API
  * (<stateDir>/xdpathd.sock). Aligned tables by default, the agent's raw
  * JSON with -o json. Exit 1 if the agent cannot be reached or answers with
- * an error, 2 on a usage error. */
+ * an error, 2 on a usage error. `policy lint` needs no agent: it runs the
+ * policy library (policy/lint.h) over the files here, and exits 0 when
+ * they are clean, 1 with warnings, 2 with errors. */
 #include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
@@ -14,16 +16,29 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "lint.h"
+
 #define DEFAULT_SOCKET "/run/xdpath/xdpathd.sock"
 #define TIMEOUT_SEC 10
 #define MAX_COLS 12
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: xdpathctl [--socket PATH] status|endpoint list|metrics|policy list "
-		   "[-o table|json]\n"
+	fprintf(f, "usage: xdpathctl [--socket PATH] [-o table|json] COMMAND\n"
+		   "commands:\n"
+		   "  status | endpoint list | metrics | policy list\n"
+		   "  policy get NAMESPACE/POD\n"
+		   "      the policies that select the pod and what each direction allows\n"
+		   "  policy explain --from NAMESPACE/POD|IP --to NAMESPACE/POD|IP [--port PORT]\n"
+		   "      allowed or denied, by which policy and rule, or why no rule matches;\n"
+		   "      PORT: 80, 80/TCP, 53/UDP, 3868/SCTP, http/TCP (a port name of the\n"
+		   "      destination pod), TCP alone (no port: only rules that allow every\n"
+		   "      port match; the default) or ICMP (ping)\n"
+		   "  policy lint FILE...\n"
+		   "      check manifests offline (no agent); exit 0 clean, 1 warnings, 2 errors\n"
+		   "options:\n"
 		   "  --socket PATH  the agent's socket (default " DEFAULT_SOCKET ")\n"
-		   "  -o table|json  aligned tables (default) or the agent's JSON\n");
+		   "  -o table|json  aligned tables (default) or JSON (the agent's answer)\n");
 }
 
 /* ---- talking to the agent ------------------------------------------------- */
@@ -79,10 +94,10 @@ static char *read_all(int fd)
 	return buf;
 }
 
-/* The answer to {"cmd": cmd}, or NULL after printing why. */
-static char *request(const char *path, const char *cmd)
+/* The answer to req, or NULL after printing why. */
+static char *request(const char *path, struct json_object *reqobj)
 {
-	char req[64];
+	const char *req = json_object_to_json_string_ext(reqobj, JSON_C_TO_STRING_PLAIN);
 	char *resp;
 	int fd = connect_to(path);
 
@@ -91,7 +106,6 @@ static char *request(const char *path, const char *cmd)
 			path, strerror(errno));
 		return NULL;
 	}
-	snprintf(req, sizeof(req), "{\"cmd\":\"%s\"}\n", cmd);
 	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req) || shutdown(fd, SHUT_WR) ||
 	    !(resp = read_all(fd))) {
 		fprintf(stderr, "xdpathctl: talking to xdpathd at %s: %s\n", path, strerror(errno));
@@ -146,6 +160,13 @@ static void table_print(struct table *t)
 		}
 		printf("\n");
 	}
+	for (int i = 0; i < t->nrows * t->ncols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+}
+
+static void table_discard(struct table *t)
+{
 	for (int i = 0; i < t->nrows * t->ncols; i++)
 		free(t->cells[i]);
 	free(t->cells);
@@ -339,20 +360,439 @@ static void print_policies(struct json_object *o)
 	table_print(&t);
 }
 
-/* The API command for argv's command words; NULL if unknown. */
-static const char *api_cmd(int argc, char **argv)
+/* ---- policy get ----------------------------------------------------------- */
+
+static struct json_object *get(struct json_object *o, const char *k)
 {
+	struct json_object *v = NULL;
+
+	json_object_object_get_ex(o, k, &v);
+	return v;
+}
+
+/* "k=v,..." of a JSON object of strings. */
+static void labels_joined(struct json_object *o, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	if (!json_object_is_type(o, json_type_object))
+		return;
+	json_object_object_foreach(o, k, v) {
+		if (off < len)
+			off += snprintf(buf + off, len - off, "%s%s=%s", off ? "," : "", k,
+					json_object_get_string(v));
+	}
+}
+
+/* A selector peer as explain says it: "pods app=a in x". */
+static void selector_peer(struct json_object *p, char *buf, size_t len)
+{
+	const char *pod = json_object_get_string(get(p, "podSelector"));
+	const char *ns = json_object_get_string(get(p, "namespaceSelector"));
+	size_t off;
+
+	if (!pod || !strcmp(pod, "{}"))
+		off = snprintf(buf, len, "every pod");
+	else
+		off = snprintf(buf, len, "pods %s", pod);
+	if (off >= len)
+		return;
+	if (!ns)
+		snprintf(buf + off, len - off, " in %s", or_dash(p, "namespace"));
+	else if (!strcmp(ns, "{}"))
+		snprintf(buf + off, len - off, " in every namespace");
+	else
+		snprintf(buf + off, len - off, " in namespaces %s", ns);
+}
+
+/* "x/a,x/a2 (identity 257); x/a3 (identity 258)". */
+static void identities(struct json_object *p, char *buf, size_t len)
+{
+	struct json_object *ids = get(p, "identities");
+	size_t off = 0, n = ids ? json_object_array_length(ids) : 0;
+
+	snprintf(buf, len, "(no pods)");
+	for (size_t i = 0; i < n && off < len; i++) {
+		struct json_object *id = json_object_array_get_idx(ids, i), *pods = get(id, "pods");
+		const char *ns = or_dash(id, "namespace");
+
+		off += snprintf(buf + off, len - off, "%s", i ? "; " : "");
+		for (size_t k = 0; pods && k < json_object_array_length(pods) && off < len; k++)
+			off += snprintf(buf + off, len - off, "%s%s/%s", k ? "," : "", ns,
+					json_object_get_string(json_object_array_get_idx(pods, k)));
+		if (off < len && get(id, "identity"))
+			off += snprintf(buf + off, len - off, " (identity %lld)", num(id, "identity"));
+	}
+}
+
+static void peer_cell(struct json_object *p, char *buf, size_t len)
+{
+	const char *kind = or_dash(p, "kind");
+	struct json_object *exc = get(p, "except");
+	size_t off;
+
+	if (!strcmp(kind, "any")) {
+		snprintf(buf, len, "any peer");
+		return;
+	}
+	if (!strcmp(kind, "ipBlock")) {
+		off = snprintf(buf, len, "%s", or_dash(p, "cidr"));
+		for (size_t i = 0; exc && i < json_object_array_length(exc) && off < len; i++)
+			off += snprintf(buf + off, len - off, "%s%s", i ? "," : " except ",
+					json_object_get_string(json_object_array_get_idx(exc, i)));
+		return;
+	}
+	selector_peer(p, buf, len);
+	off = strlen(buf);
+	if (off + 2 < len) {
+		snprintf(buf + off, len - off, ": ");
+		identities(p, buf + off + 2, len - off - 2);
+	}
+}
+
+static void port_cell(struct json_object *e, char *buf, size_t len)
+{
+	struct json_object *res = get(e, "resolved");
+	size_t off;
+
+	if (get(e, "portName")) {
+		off = snprintf(buf, len, "%s (", or_dash(e, "portName"));
+		for (size_t i = 0; res && i < json_object_array_length(res) && off < len; i++)
+			off += snprintf(buf + off, len - off, "%s%d", i ? "," : "",
+					json_object_get_int(json_object_array_get_idx(res, i)));
+		if (off < len)
+			snprintf(buf + off, len - off, "%s)",
+				 res && json_object_array_length(res) ? "" : "no such port");
+	} else if (!get(e, "port")) {
+		snprintf(buf, len, "any");
+	} else if (get(e, "endPort")) {
+		snprintf(buf, len, "%lld-%lld", num(e, "port"), num(e, "endPort"));
+	} else {
+		snprintf(buf, len, "%lld", num(e, "port"));
+	}
+}
+
+static void print_dir(struct json_object *d, const char *name)
+{
+	static const char *const head[] = { "POLICY", "RULE", "PROTOCOL", "PORT", "PEER" };
+	struct table t = { .ncols = 5, .right = { [1] = true } };
+	struct json_object *allow = get(d, "allow");
+	char pols[1024], rule[16], port[256], peer[4096];
+
+	if (!boolean(d, "isolated")) {
+		printf("\n%s: not isolated (every peer, every port)\n", name);
+		return;
+	}
+	joined(d, "policies", pols, sizeof(pols));
+	printf("\n%s: isolated by %s\n", name, pols);
+	if (!allow || !json_object_array_length(allow)) {
+		printf("nothing allowed\n");
+		return;
+	}
+	table_row(&t, head);
+	for (size_t i = 0; i < json_object_array_length(allow); i++) {
+		struct json_object *e = json_object_array_get_idx(allow, i);
+		const char *row[5] = { str(e, "policy"), rule, str(e, "protocol"), port, peer };
+
+		snprintf(rule, sizeof(rule), "%lld", num(e, "rule"));
+		port_cell(e, port, sizeof(port));
+		peer_cell(get(e, "peer"), peer, sizeof(peer));
+		table_row(&t, row);
+	}
+	table_print(&t);
+}
+
+static void print_policy_get(struct json_object *o)
+{
+	struct json_object *pod = get(o, "pod"), *pols = get(o, "policies");
+	char name[600], node[300], ips[256], labels[1024], id[32], sel[2048];
+	struct table t = { .ncols = 2 };
+	const char *rows[][2] = {
+		{ "pod:", name }, { "node:", node }, { "ips:", ips }, { "labels:", labels },
+		{ "identity:", id }, { "policies:", sel },
+	};
+	size_t off = 0;
+
+	snprintf(name, sizeof(name), "%s/%s", str(pod, "namespace"), str(pod, "name"));
+	snprintf(node, sizeof(node), "%s%s", or_dash(pod, "node"),
+		 boolean(pod, "local") ? " (an endpoint of this node)" : "");
+	ips_joined(pod, ips, sizeof(ips));
+	labels_joined(get(pod, "labels"), labels, sizeof(labels));
+	if (get(pod, "identity"))
+		snprintf(id, sizeof(id), "%lld", num(pod, "identity"));
+	else
+		snprintf(id, sizeof(id), "-");
+	snprintf(sel, sizeof(sel), "none");
+	for (size_t i = 0; pols && i < json_object_array_length(pols) && off < sizeof(sel); i++) {
+		struct json_object *p = json_object_array_get_idx(pols, i);
+		char types[64];
+
+		joined(p, "types", types, sizeof(types));
+		off += snprintf(sel + off, sizeof(sel) - off, "%s%s/%s (%s)", i ? ", " : "",
+				str(p, "namespace"), str(p, "name"), types);
+	}
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		table_row(&t, rows[i]);
+	table_print(&t);
+	if (boolean(pod, "hostNetwork"))
+		printf("hostNetwork pod: it has no endpoint, no policy is enforced on it\n");
+	print_dir(get(o, "ingress"), "Ingress");
+	print_dir(get(o, "egress"), "Egress");
+}
+
+/* ---- policy explain ------------------------------------------------------------ */
+
+static void end_cell(struct json_object *e, char *buf, size_t len)
+{
+	if (strcmp(or_dash(e, "kind"), "pod")) {
+		snprintf(buf, len, "%s (not a pod: %s)", str(e, "ip"), str(e, "identity"));
+		return;
+	}
+	snprintf(buf, len, "%s/%s %s (%s%s)", str(e, "namespace"), str(e, "name"), str(e, "ip"),
+		 boolean(e, "hostNetwork") ? "hostNetwork pod" : "pod",
+		 boolean(e, "local") ? ", on this node" : "");
+}
+
+static void side_cell(struct json_object *sd, char *buf, size_t len)
+{
+	struct json_object *dp = get(sd, "datapath");
+	size_t off;
+
+	off = snprintf(buf, len, "%s: %s", boolean(sd, "allowed") ? "allowed" : "denied",
+		       str(sd, "reason"));
+	if (dp && !boolean(dp, "agrees") && off < len)
+		snprintf(buf + off, len - off, " [this node's datapath %s it]",
+			 boolean(dp, "allowed") ? "allows" : "denies");
+}
+
+static void print_policy_explain(struct json_object *o)
+{
+	char from[600], to[600], port[64], eg[8192], in[8192];
+	struct table t = { .ncols = 2 };
+	const char *rows[][2] = {
+		{ "verdict:", boolean(o, "allowed") ? "allowed" : "denied" },
+		{ "from:", from }, { "to:", to }, { "port:", port },
+		{ "egress:", eg }, { "ingress:", in },
+	};
+
+	end_cell(get(o, "from"), from, sizeof(from));
+	end_cell(get(o, "to"), to, sizeof(to));
+	if (get(o, "portName"))
+		snprintf(port, sizeof(port), "%s %lld (%s)", str(o, "protocol"), num(o, "port"),
+			 str(o, "portName"));
+	else if (num(o, "port"))
+		snprintf(port, sizeof(port), "%s %lld", str(o, "protocol"), num(o, "port"));
+	else
+		snprintf(port, sizeof(port), "%s (no port: a rule must allow every port)",
+			 str(o, "protocol"));
+	side_cell(get(o, "egress"), eg, sizeof(eg));
+	side_cell(get(o, "ingress"), in, sizeof(in));
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		table_row(&t, rows[i]);
+	table_print(&t);
+	if (get(o, "note"))
+		printf("note: %s\n", str(o, "note"));
+}
+
+/* ---- policy lint (offline) -------------------------------------------------------- */
+
+static int slurp(const char *path, char **text, size_t *len)
+{
+	FILE *f = fopen(path, "re");
+	size_t cap = 0;
+	ssize_t n;
+	int err;
+
+	*text = NULL;
+	if (!f)
+		return -errno;
+	n = getdelim(text, &cap, '\0', f);
+	err = n < 0 && ferror(f) ? -errno : 0;
+	fclose(f);
+	if (err) {
+		free(*text);
+		*text = NULL;
+		return err;
+	}
+	*len = n < 0 ? 0 : (size_t)n;
+	return 0;
+}
+
+static struct json_object *jstr(const char *s)
+{
+	return s ? json_object_new_string(s) : NULL;
+}
+
+static void lint_json(char **names, int n, char **readerr, const struct lint_report *r,
+		      size_t nerrors)
+{
+	struct json_object *o = json_object_new_object(), *files = json_object_new_array();
+	struct json_object *diags = json_object_new_array();
+
+	for (int i = 0; i < n; i++)
+		json_object_array_add(files, json_object_new_string(names[i]));
+	for (int i = 0; i < n; i++) {
+		struct json_object *d;
+
+		if (!readerr[i])
+			continue;
+		d = json_object_new_object();
+		json_object_object_add(d, "level", json_object_new_string("error"));
+		json_object_object_add(d, "file", json_object_new_string(names[i]));
+		json_object_object_add(d, "check", json_object_new_string("unreadable"));
+		json_object_object_add(d, "kind", NULL);
+		json_object_object_add(d, "namespace", NULL);
+		json_object_object_add(d, "name", NULL);
+		json_object_object_add(d, "message", json_object_new_string(readerr[i]));
+		json_object_array_add(diags, d);
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		const struct lint_diag *x = &r->v[i];
+		struct json_object *d = json_object_new_object();
+
+		json_object_object_add(d, "level", json_object_new_string(lint_level_name(x->level)));
+		json_object_object_add(d, "file", jstr(x->file));
+		json_object_object_add(d, "check", json_object_new_string(x->check));
+		json_object_object_add(d, "kind", jstr(x->kind));
+		json_object_object_add(d, "namespace", jstr(x->ns));
+		json_object_object_add(d, "name", jstr(x->name));
+		json_object_object_add(d, "message", jstr(x->msg));
+		json_object_array_add(diags, d);
+	}
+	json_object_object_add(o, "files", files);
+	json_object_object_add(o, "diagnostics", diags);
+	json_object_object_add(o, "errors", json_object_new_int64((int64_t)nerrors));
+	json_object_object_add(o, "warnings", json_object_new_int64((int64_t)r->nwarnings));
+	json_object_object_add(o, "podsChecked", json_object_new_boolean(r->pods_checked));
+	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+							 JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
+static void lint_table(char **names, int n, char **readerr, const struct lint_report *r,
+		       size_t nerrors)
+{
+	static const char *const head[] = { "FILE", "LEVEL", "OBJECT", "CHECK", "MESSAGE" };
+	struct table t = { .ncols = 5 };
+	char obj[600];
+
+	table_row(&t, head);
+	for (int i = 0; i < n; i++) {
+		const char *row[5] = { names[i], "error", "-", "unreadable", readerr[i] };
+
+		if (readerr[i])
+			table_row(&t, row);
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		const struct lint_diag *x = &r->v[i];
+		const char *row[5] = { x->file ? x->file : "-", lint_level_name(x->level), obj,
+				       x->check, x->msg };
+
+		if (x->name)
+			snprintf(obj, sizeof(obj), "%s %s/%s", x->kind ? x->kind : "object",
+				 x->ns ? x->ns : "-", x->name);
+		else
+			snprintf(obj, sizeof(obj), "%s", x->kind ? x->kind : "-");
+		table_row(&t, row);
+	}
+	if (t.nrows > 1)
+		table_print(&t);
+	else
+		table_discard(&t); /* clean: the summary alone */
+	printf("%s%zu error%s, %zu warning%s in %d file%s\n", t.nrows > 1 ? "\n" : "", nerrors,
+	       nerrors == 1 ? "" : "s", r->nwarnings, r->nwarnings == 1 ? "" : "s", n,
+	       n == 1 ? "" : "s");
+}
+
+/* Lint the files here; the exit code says how it went (see lint.h). */
+static int lint_cmd(int n, char **names, bool json)
+{
+	struct lint_file *files = calloc(n + 1, sizeof(*files));
+	char **texts = calloc(n + 1, sizeof(*texts)), **readerr = calloc(n + 1, sizeof(*readerr));
+	struct lint_report r;
+	size_t nf = 0, nerrors = 0;
+	int rc = 2;
+
+	if (!files || !texts || !readerr)
+		goto out;
+	for (int i = 0; i < n; i++) {
+		size_t len = 0;
+		int err = slurp(names[i], &texts[i], &len);
+
+		if (err) {
+			readerr[i] = strdup(strerror(-err));
+			nerrors++;
+			continue;
+		}
+		files[nf++] = (struct lint_file){ names[i], texts[i] ? texts[i] : "", len };
+	}
+	if (policy_lint(files, nf, &r)) {
+		fprintf(stderr, "xdpathctl: out of memory\n");
+		goto out;
+	}
+	nerrors += r.nerrors;
+	if (json)
+		lint_json(names, n, readerr, &r, nerrors);
+	else
+		lint_table(names, n, readerr, &r, nerrors);
+	rc = nerrors ? 2 : lint_exit_code(&r);
+	lint_report_free(&r);
+out:
+	for (int i = 0; i < n && texts && readerr; i++) {
+		free(texts[i]);
+		free(readerr[i]);
+	}
+	free(files);
+	free(texts);
+	free(readerr);
+	return rc;
+}
+
+/* ---- commands ------------------------------------------------------------------- */
+
+struct explain_args {
+	const char *from, *to, *port;
+};
+
+/* The request for argv's command words, and the name show() knows it by;
+ * NULL if unknown. */
+static const char *api_cmd(int argc, char **argv, const struct explain_args *x,
+			   struct json_object **req)
+{
+	const char *cmd = NULL;
+
+	*req = json_object_new_object();
 	if (argc == 1 && !strcmp(argv[0], "status"))
-		return "status";
-	if (argc == 1 && !strcmp(argv[0], "metrics"))
-		return "metrics";
-	if (argc == 2 && !strcmp(argv[0], "endpoint") && !strcmp(argv[1], "list"))
-		return "endpoints";
-	if (argc == 1 && !strcmp(argv[0], "endpoints"))
-		return "endpoints";
-	if (argc == 2 && !strcmp(argv[0], "policy") && !strcmp(argv[1], "list"))
-		return "policies";
-	return NULL;
+		cmd = "status";
+	else if (argc == 1 && !strcmp(argv[0], "metrics"))
+		cmd = "metrics";
+	else if (argc == 2 && !strcmp(argv[0], "endpoint") && !strcmp(argv[1], "list"))
+		cmd = "endpoints";
+	else if (argc == 1 && !strcmp(argv[0], "endpoints"))
+		cmd = "endpoints";
+	else if (argc == 2 && !strcmp(argv[0], "policy") && !strcmp(argv[1], "list"))
+		cmd = "policies";
+	else if (argc == 3 && !strcmp(argv[0], "policy") && !strcmp(argv[1], "get"))
+		cmd = "policy-get";
+	else if (argc == 2 && !strcmp(argv[0], "policy") && !strcmp(argv[1], "explain") &&
+		 x->from && x->to)
+		cmd = "policy-explain";
+	if (!cmd || (strcmp(cmd, "policy-explain") && (x->from || x->to || x->port))) {
+		json_object_put(*req);
+		*req = NULL;
+		return NULL;
+	}
+	json_object_object_add(*req, "cmd", json_object_new_string(cmd));
+	if (!strcmp(cmd, "policy-get"))
+		json_object_object_add(*req, "pod", json_object_new_string(argv[2]));
+	if (!strcmp(cmd, "policy-explain")) {
+		json_object_object_add(*req, "from", json_object_new_string(x->from));
+		json_object_object_add(*req, "to", json_object_new_string(x->to));
+		if (x->port)
+			json_object_object_add(*req, "port", json_object_new_string(x->port));
+	}
+	return cmd;
 }
 
 static int show(const char *cmd, const char *resp, bool json)
@@ -377,6 +817,10 @@ static int show(const char *cmd, const char *resp, bool json)
 		print_endpoints(o);
 	else if (!strcmp(cmd, "policies"))
 		print_policies(o);
+	else if (!strcmp(cmd, "policy-get"))
+		print_policy_get(o);
+	else if (!strcmp(cmd, "policy-explain"))
+		print_policy_explain(o);
 	else
 		print_metrics(o);
 	json_object_put(o);
@@ -385,22 +829,35 @@ static int show(const char *cmd, const char *resp, bool json)
 
 int main(int argc, char **argv)
 {
+	enum { OPT_FROM = 256, OPT_TO, OPT_PORT };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "from", required_argument, NULL, OPT_FROM },
+		{ "to", required_argument, NULL, OPT_TO },
+		{ "port", required_argument, NULL, OPT_PORT },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sock = DEFAULT_SOCKET, *cmd;
+	struct explain_args x = { 0 };
+	struct json_object *req;
+	char **words;
 	bool json = false;
 	char *resp;
-	int c, rc;
+	int c, rc, nwords;
 
 	while ((c = getopt_long(argc, argv, "s:o:h", opts, NULL)) != -1) {
 		if (c == 's') {
 			sock = optarg;
 		} else if (c == 'o' && (!strcmp(optarg, "json") || !strcmp(optarg, "table"))) {
 			json = !strcmp(optarg, "json");
+		} else if (c == OPT_FROM) {
+			x.from = optarg;
+		} else if (c == OPT_TO) {
+			x.to = optarg;
+		} else if (c == OPT_PORT) {
+			x.port = optarg;
 		} else if (c == 'h') {
 			usage(stdout);
 			return 0;
@@ -411,12 +868,24 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	cmd = api_cmd(argc - optind, argv + optind);
+	words = argv + optind;
+	nwords = argc - optind;
+	if (nwords >= 2 && !strcmp(words[0], "policy") && !strcmp(words[1], "lint")) {
+		if (nwords == 2 || x.from || x.to || x.port) {
+			usage(stderr);
+			return 2;
+		}
+		return lint_cmd(nwords - 2, words + 2, json);
+	}
+	cmd = api_cmd(nwords, words, &x, &req);
 	if (!cmd) {
+		if (nwords == 2 && !strcmp(words[0], "policy") && !strcmp(words[1], "explain"))
+			fprintf(stderr, "xdpathctl: policy explain needs --from and --to\n");
 		usage(stderr);
 		return 2;
 	}
-	resp = request(sock, cmd);
+	resp = request(sock, req);
+	json_object_put(req);
 	if (!resp)
 		return 1;
 	rc = show(cmd, resp, json);
