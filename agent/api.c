@@ -313,14 +313,16 @@ static void add_stats(struct agent *a, struct json_object *o, __u32 ep_id)
 	__u64 s[sizeof(struct xdp_ep_stats) / sizeof(__u64)];
 	int fd = loader_map_fd(&a->ld, XDP_PIN_EP_STATS);
 
-	_Static_assert(sizeof(struct xdp_ep_stats) == 5 * sizeof(__u64), "five counters");
-	if (fd < 0 || percpu_sum(fd, &ep_id, s, 5))
+	_Static_assert(sizeof(struct xdp_ep_stats) == 7 * sizeof(__u64), "seven counters");
+	if (fd < 0 || percpu_sum(fd, &ep_id, s, 7))
 		memset(s, 0, sizeof(s));
 	ADD(o, "tx_packets", json_object_new_uint64(s[0]));
 	ADD(o, "tx_bytes", json_object_new_uint64(s[1]));
 	ADD(o, "rx_packets", json_object_new_uint64(s[2]));
 	ADD(o, "rx_bytes", json_object_new_uint64(s[3]));
 	ADD(o, "drops", json_object_new_uint64(s[4]));
+	ADD(o, "policy_denied_ingress", json_object_new_uint64(s[5]));
+	ADD(o, "policy_denied_egress", json_object_new_uint64(s[6]));
 }
 
 struct ep_list {
@@ -407,6 +409,38 @@ static struct json_object *map_obj(const struct agent *a, const char *name)
 	return o;
 }
 
+static int endpoint_counter_json(const struct endpoint *ep, void *ctx)
+{
+	static const char *const keep[] = { "tx_packets", "rx_packets", "drops",
+					    "policy_denied_ingress", "policy_denied_egress" };
+	struct ep_list *l = ctx;
+	struct json_object *o = json_object_new_object(), *all = json_object_new_object(), *v;
+	struct xdp_ep_key k;
+	struct xdp_ep_info info;
+
+	ADD(o, "podNamespace", json_object_new_string(ep->pod_namespace));
+	ADD(o, "podName", json_object_new_string(ep->pod_name));
+	ADD(o, "ifname", json_object_new_string(ep->ifname));
+	ADD(o, "epId", json_object_new_int(ep->host_ifindex));
+	endpoint_to_map(ep, 0, &k, &info);
+	add_stats(l->a, all, info.ep_id);
+	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+		if (json_object_object_get_ex(all, keep[i], &v))
+			ADD(o, keep[i], json_object_get(v));
+	json_object_put(all);
+	json_object_array_add(l->arr, o);
+	return 0;
+}
+
+/* Per-endpoint counters, policy drops by direction among them. */
+static struct json_object *endpoint_counters(struct agent *a)
+{
+	struct ep_list l = { a, json_object_new_array() };
+
+	endpoint_foreach(a->cfg.endpoint_dir, endpoint_counter_json, &l);
+	return l.arr;
+}
+
 struct json_object *api_metrics(struct agent *a)
 {
 	static const char *const maps[] = { XDP_PIN_ENDPOINTS, XDP_PIN_NODES, XDP_PIN_CONFIG,
@@ -422,6 +456,7 @@ struct json_object *api_metrics(struct agent *a)
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
 		ADD(m, maps[i], map_obj(a, maps[i]));
 	ADD(o, "maps", m);
+	ADD(o, "endpoints", endpoint_counters(a));
 	return o;
 }
 

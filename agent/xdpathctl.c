@@ -282,6 +282,34 @@ static void print_pairs(struct json_object *o, const char *const head[3], const 
 	table_print(&t);
 }
 
+/* Per-endpoint counters: who sends, who receives, whose policy denies. */
+static void print_ep_counters(struct json_object *o)
+{
+	static const char *const head[] = { "NAMESPACE", "POD", "IFNAME", "TX-PKTS", "RX-PKTS",
+					    "DROPS", "DENIED-IN", "DENIED-OUT" };
+	struct table t = { .ncols = 8, .right = { [3] = true, [4] = true, [5] = true, [6] = true,
+						  [7] = true } };
+	struct json_object *arr = NULL;
+	char c[5][24];
+
+	if (!json_object_object_get_ex(o, "endpoints", &arr) || !json_object_is_type(arr, json_type_array))
+		return;
+	table_row(&t, head);
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		struct json_object *e = json_object_array_get_idx(arr, i);
+		const char *row[8] = { str(e, "podNamespace"), str(e, "podName"), str(e, "ifname"),
+				       c[0], c[1], c[2], c[3], c[4] };
+
+		snprintf(c[0], sizeof(c[0]), "%lld", num(e, "tx_packets"));
+		snprintf(c[1], sizeof(c[1]), "%lld", num(e, "rx_packets"));
+		snprintf(c[2], sizeof(c[2]), "%lld", num(e, "drops"));
+		snprintf(c[3], sizeof(c[3]), "%lld", num(e, "policy_denied_ingress"));
+		snprintf(c[4], sizeof(c[4]), "%lld", num(e, "policy_denied_egress"));
+		table_row(&t, row);
+	}
+	table_print(&t);
+}
+
 static void print_metrics(struct json_object *o)
 {
 	static const char *const drops[3] = { "DROP REASON", "PACKETS", "BYTES" };
@@ -297,6 +325,8 @@ static void print_metrics(struct json_object *o)
 	print_pairs(f, fwd, "packets", "bytes");
 	printf("\n");
 	print_pairs(m, maps, "entries", "capacity");
+	printf("\n");
+	print_ep_counters(o);
 }
 
 /* "a,b" of the strings in o[k]. */

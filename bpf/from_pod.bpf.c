@@ -73,18 +73,16 @@ int from_pod(struct __sk_buff *skb)
 		return fwd(skb, XDP_FWD_STACK, TC_ACT_OK);
 	}
 	ep_tx(src->ep_id, skb->len);
-	reason = policy_egress(skb, &p, src);
-	if (reason)
-		return drop(skb, reason, src->ep_id);
+	if (policy_egress(skb, &p, src))
+		return drop_policy(skb, src->ep_id, XDP_DIR_EGRESS);
 	if (!cfg)
 		return fwd(skb, XDP_FWD_STACK, TC_ACT_OK);
 
 	ep_key(&k, &p, p.daddr);
 	dst = bpf_map_lookup_elem(&xdp_endpoints, &k);
 	if (dst) {
-		reason = policy_ingress(skb, &p, dst);
-		if (reason)
-			return drop(skb, reason, src->ep_id);
+		if (policy_ingress(skb, &p, dst))
+			return drop_policy(skb, dst->ep_id, XDP_DIR_INGRESS);
 		return deliver_local(skb, &p, dst, src->ep_id);
 	}
 	rc = forward_remote(skb, &p, cfg, src->ep_id);

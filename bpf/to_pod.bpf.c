@@ -35,9 +35,8 @@ int to_pod(struct __sk_buff *skb)
 	dst = bpf_map_lookup_elem(&xdp_endpoints, &k);
 	if (!dst)
 		return TC_ACT_OK;
-	reason = policy_ingress(skb, &p, dst);
-	if (reason)
-		return drop(skb, reason, dst->ep_id);
+	if (policy_ingress(skb, &p, dst))
+		return drop_policy(skb, dst->ep_id, XDP_DIR_INGRESS);
 	return deliver_local(skb, &p, dst, 0);
 }
 

@@ -57,6 +57,23 @@ __always_inline_fn int drop(struct __sk_buff *skb, enum xdp_drop_reason reason, 
 	return TC_ACT_SHOT;
 }
 
+/* A NetworkPolicy drop, counted against the endpoint whose policy denied
+ * it and the direction. */
+__always_inline_fn int drop_policy(struct __sk_buff *skb, __u32 ep_id, __u8 dir)
+{
+	struct xdp_ep_stats *s;
+
+	counter_add(&xdp_drops, XDP_DROP_POLICY, skb->len);
+	if ((s = ep_stats(ep_id))) {
+		s->drops++;
+		if (dir == XDP_DIR_INGRESS)
+			s->policy_denied_ingress++;
+		else
+			s->policy_denied_egress++;
+	}
+	return TC_ACT_SHOT;
+}
+
 __always_inline_fn int fwd(struct __sk_buff *skb, enum xdp_fwd how, int verdict)
 {
 	counter_add(&xdp_fwd, how, skb->len);

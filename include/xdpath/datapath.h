@@ -70,7 +70,9 @@ struct xdp_ep_stats {
 	__u64 tx_bytes;
 	__u64 rx_packets;        /* delivered to the pod by the datapath */
 	__u64 rx_bytes;
-	__u64 drops;
+	__u64 drops;             /* every drop counted against the endpoint */
+	__u64 policy_denied_ingress; /* of those: its ingress policy denied (packets) */
+	__u64 policy_denied_egress;  /* its egress policy denied */
 };
 
 /* LPM key for a CIDR of either family: prefixlen counts the 32 bits of

@@ -181,6 +181,14 @@ def test_deny_all_ingress(env, roles):
         eventually(lambda: not pings(src, t, wait=1), what=f"{src.id} -> {t.id} denied")
     assert not pings(roles["allowed"], t)
     assert denied(c) > before
+    # attributed to the target's ingress, on the target's node only
+    eps = {(e["podNamespace"], e["podName"]): e for e in ctl(t.node, "metrics")["endpoints"]}
+    mine = eps[(t.namespace, t.name)]
+    assert mine["policy_denied_ingress"] >= 3 and mine["policy_denied_egress"] == 0, mine
+    for src in (roles["same"], roles["other"], roles["allowed"]):
+        e = {(x["podNamespace"], x["podName"]): x
+             for x in ctl(src.node, "metrics")["endpoints"]}[(src.namespace, src.name)]
+        assert e["policy_denied_ingress"] == 0 and e["policy_denied_egress"] == 0, e
     # its own pings out work: the replies are tracked
     for dst in (roles["same"], roles["other"], roles["allowed"]):
         assert pings(t, dst), f"{t.id} -> {dst.id}"

@@ -552,6 +552,8 @@ static struct xdp_ep_stats ep_stats(uint32_t ep_id)
 		sum.rx_packets += v[i].rx_packets;
 		sum.rx_bytes += v[i].rx_bytes;
 		sum.drops += v[i].drops;
+		sum.policy_denied_ingress += v[i].policy_denied_ingress;
+		sum.policy_denied_egress += v[i].policy_denied_egress;
 	}
 	return sum;
 }
@@ -612,6 +614,15 @@ static void expect_ep(uint32_t ep_id, uint64_t tx, uint64_t rx, uint64_t drops, 
 	assert_int_equal(s.rx_packets, rx);
 	assert_int_equal(s.rx_bytes, rx * bytes);
 	assert_int_equal(s.drops, drops);
+}
+
+/* The policy drops counted against ep_id, per direction. */
+static void expect_ep_denied(uint32_t ep_id, uint64_t ingress, uint64_t egress)
+{
+	struct xdp_ep_stats s = ep_stats(ep_id);
+
+	assert_int_equal(s.policy_denied_ingress, ingress);
+	assert_int_equal(s.policy_denied_egress, egress);
 }
 
 /* No per-endpoint stats at all. */
@@ -1874,11 +1885,16 @@ static void test_policy_ingress_port(void **state)
 	assert_int_equal(a_to_b(f, IPPROTO_TCP, 40001, 81, &len), TC_ACT_SHOT);
 	assert_int_equal(a_to_b(f, IPPROTO_UDP, 40002, 80, &len), TC_ACT_SHOT);
 	expect_drops(XDP_DROP_POLICY, 2, len);
-	expect_ep(if_a, 3, 0, 2, len);
+	/* Counted against B, whose ingress denied them, not the sender. */
+	expect_ep(if_a, 3, 0, 0, len);
+	expect_ep(if_b, 0, 1, 2, len);
+	expect_ep_denied(if_b, 2, 0);
 	/* The same port from another identity (remote, through to_pod). */
 	assert_int_equal(wire_to(f->remote, f->b, IPPROTO_TCP, 40000, 80, &len), TC_ACT_SHOT);
 	expect_drops(XDP_DROP_POLICY, 3, len);
-	expect_ep(if_b, 0, 1, 1, len);
+	expect_ep(if_b, 0, 1, 3, len);
+	expect_ep_denied(if_b, 3, 0);
+	expect_ep_denied(if_a, 0, 0);
 }
 
 /* XDP_ID_ANY: every peer, here for UDP of any port. */
@@ -1966,7 +1982,10 @@ static void test_policy_egress(void **state)
 	pol_add(if_b, XDP_DIR_INGRESS, ID_A, IPPROTO_UDP, 0, XDP_POL_PREFIX_ANY_PORT);
 	assert_int_equal(a_to_b(f, IPPROTO_UDP, 40000, 53, &len), TC_ACT_REDIRECT);
 	expect_drops(XDP_DROP_POLICY, 3, len);
-	expect_ep(if_a, 5, 0, 3, len);
+	/* two by A's egress, one by B's ingress */
+	expect_ep(if_a, 5, 0, 2, len);
+	expect_ep_denied(if_a, 0, 2);
+	expect_ep_denied(if_b, 1, 0);
 }
 
 /* Replies: A may open TCP 80 on B; A accepts nothing and B sends nothing,
