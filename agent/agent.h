@@ -6,7 +6,8 @@
  *   node.c      xdp_config, the vxlan device, peers (xdp_nodes, native routes)
  *   masq.c      the nftables masquerade table
  *   reconcile.c endpoint records -> xdp_endpoints + from_pod on host veths
- *   policysrc.c policyDir manifests -> a compiled policy
+ *   policysrc.c a policy source -> a compiled policy (the engine)
+ *   policydir.c the policyDir manifest source (policysource.h: the interface)
  *   policymap.c a compiled policy -> the policy maps (as a delta)
  *   api.c       the local unix socket (status, endpoints, metrics, policies) */
 #ifndef XDPATH_AGENT_AGENT_H

@@ -1,17 +1,13 @@
-/* policysrc: policyDir manifests -> policy_set -> compiled, kept in memory. */
+/* policysrc: a policy source -> policy_set -> compiled -> the policy maps. */
 #include "policysrc.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <json-c/json.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "agent.h"
 #include "compile.h"
@@ -20,6 +16,7 @@
 #include "parse.h"
 #include "node.h"
 #include "policymap.h"
+#include "policysource.h"
 
 #define SEL_TEXT_MAX 160
 
@@ -34,39 +31,8 @@ struct policy_src {
 	uint64_t sig;                /* files and endpoints of the last good load */
 	int last_err;                /* of the last failed load, 0 after a good one */
 	struct policymap maps;       /* what the pinned maps hold */
+	const struct policy_source *src; /* where policies, pods and namespaces come from */
 };
-
-/* ---- signature ------------------------------------------------------------- */
-
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *b = p;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 0x100000001b3ULL;
-	return h;
-}
-
-static bool manifest_name(const char *n)
-{
-	size_t len = strlen(n);
-	static const char *const ext[] = { ".yaml", ".yml", ".json" };
-
-	if (n[0] == '.')
-		return false;
-	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
-		size_t e = strlen(ext[i]);
-
-		if (len > e && !strcmp(n + len - e, ext[i]))
-			return true;
-	}
-	return false;
-}
-
-static int filter(const struct dirent *d)
-{
-	return manifest_name(d->d_name);
-}
 
 /* ---- endpoints -------------------------------------------------------------- */
 
@@ -108,35 +74,6 @@ static int ep_add(const struct endpoint *ep, void *ctx)
 }
 
 /* ---- loading ---------------------------------------------------------------- */
-
-static int read_file(int dfd, const char *name, char **text, size_t *len)
-{
-	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
-	FILE *f;
-	size_t cap = 0;
-	ssize_t n;
-	int err;
-
-	*text = NULL;
-	if (fd < 0)
-		return -errno;
-	f = fdopen(fd, "r");
-	if (!f) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
-	n = getdelim(text, &cap, '\0', f);
-	err = n < 0 && ferror(f) ? -errno : 0;
-	fclose(f);
-	if (err) {
-		free(*text);
-		*text = NULL;
-		return err;
-	}
-	*len = n < 0 ? 0 : (size_t)n;
-	return 0;
-}
 
 static bool same_str(const char *x, const char *y)
 {
@@ -193,6 +130,9 @@ static struct policy_src *src_get(struct agent *a)
 			free(a->policy);
 			a->policy = NULL;
 		}
+		/* The manifest directory; the Kubernetes watch plugs in here. */
+		if (a->policy)
+			a->policy->src = &policy_source_dir;
 	}
 	return a->policy;
 }
@@ -200,62 +140,6 @@ static struct policy_src *src_get(struct agent *a)
 const char *policysrc_dir(const struct agent *a)
 {
 	return a->cfg.policy_dir;
-}
-
-/* Parse every manifest of dir into set; sig covers what was read. */
-static int load_dir(const char *dir, struct policy_set *set, uint64_t *sig, int *nfiles,
-		    const char **why)
-{
-	struct dirent **names = NULL;
-	int dfd, n, err = 0;
-
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
-		*why = "cannot open policyDir";
-		return -errno;
-	}
-	n = scandirat(dfd, ".", &names, filter, alphasort);
-	if (n < 0) {
-		err = -errno;
-		*why = "cannot read policyDir";
-		close(dfd);
-		return err;
-	}
-	*nfiles = 0;
-	for (int i = 0; i < n; i++) {
-		const char *name = names[i]->d_name;
-		struct stat st;
-		char *text;
-		size_t len = 0;
-
-		if (err || fstatat(dfd, name, &st, 0) || !S_ISREG(st.st_mode))
-			goto next; /* vanished or not a file: the next event reloads */
-		*sig = fnv(*sig, name, strlen(name) + 1);
-		*sig = fnv(*sig, &st.st_size, sizeof(st.st_size));
-		*sig = fnv(*sig, &st.st_mtim, sizeof(st.st_mtim));
-		*sig = fnv(*sig, &st.st_ino, sizeof(st.st_ino));
-		err = read_file(dfd, name, &text, &len);
-		if (err == -ENOENT) {
-			err = 0;
-			goto next;
-		}
-		if (err) {
-			*why = "cannot read a manifest";
-			log_warn("policy", "cannot read a manifest", "dir=%s file=%s err=\"%s\"", dir,
-				 name, strerror(-err));
-			goto next;
-		}
-		err = policy_parse(set, text ? text : "", len, name);
-		if (err)
-			*why = "out of memory parsing manifests";
-		free(text);
-		(*nfiles)++;
-next:
-		free(names[i]);
-	}
-	free(names);
-	close(dfd);
-	return err;
 }
 
 /* The last good result -> the maps; enforcement starts after the first
@@ -322,11 +206,11 @@ int policysrc_load(struct agent *a, bool force)
 		goto fail;
 	}
 	for (size_t i = 0; i < eps.n; i++) {
-		sig = fnv(sig, &eps.v[i].ep_id, sizeof(eps.v[i].ep_id));
-		sig = fnv(sig, eps.v[i].ns, strlen(eps.v[i].ns) + 1);
-		sig = fnv(sig, eps.v[i].name, strlen(eps.v[i].name) + 1);
+		sig = policy_sig(sig, &eps.v[i].ep_id, sizeof(eps.v[i].ep_id));
+		sig = policy_sig(sig, eps.v[i].ns, strlen(eps.v[i].ns) + 1);
+		sig = policy_sig(sig, eps.v[i].name, strlen(eps.v[i].name) + 1);
 	}
-	err = load_dir(dir, &set, &sig, &nfiles, &why);
+	err = s->src->load(a, &set, &sig, &nfiles, &why);
 	if (err)
 		goto fail;
 	if (!force && s->good && sig == s->sig && s->maps.synced) {

@@ -1,10 +1,10 @@
-/* policysrc: the agent's policy source (first slice: nothing is enforced).
- * The manifests in policyDir (*.yaml, *.yml, *.json) are parsed into a
- * fresh policy_set and compiled for this node's endpoints (the endpoint
- * records: ep_id = hostIfindex); the last good result is kept in memory for
- * the API ({"cmd":"policies"}) and written to the policy maps as a delta
- * (policymap.h); after the first successful write XDP_CFG_F_POLICY is set
- * in xdp_config (a->policy_on). */
+/* policysrc: the agent's policy engine. A policy source (policysource.h;
+ * today the manifests in policyDir) fills a fresh policy_set, which is
+ * compiled for this node's endpoints (the endpoint records: ep_id =
+ * hostIfindex); the last good result is kept in memory for the API
+ * ({"cmd":"policies"}, policy-get, policy-explain) and written to the
+ * policy maps as a delta (policymap.h); after the first successful write
+ * XDP_CFG_F_POLICY is set in xdp_config (a->policy_on). */
 #ifndef XDPATH_AGENT_POLICYSRC_H
 #define XDPATH_AGENT_POLICYSRC_H
 

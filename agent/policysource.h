@@ -1,0 +1,39 @@
+/* policysource: where the agent's NetworkPolicy, Pod and Namespace objects
+ * come from. policysrc.c compiles whatever a source returns and writes the
+ * maps; a source only produces objects. Sources: the manifest directory
+ * (policydir.c, "policyDir"); the Kubernetes API watch plugs in the same
+ * way (issue 5). */
+#ifndef XDPATH_AGENT_POLICYSOURCE_H
+#define XDPATH_AGENT_POLICYSOURCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+
+struct agent;
+
+struct policy_source {
+	const char *name;
+	/* Every current object into set (fresh, empty). *sig is mixed with a
+	 * digest that changes whenever the objects may have (the engine
+	 * skips recompiling when it did not); *nobjs counts the units read
+	 * (files). 0, or -errno with *why saying what failed (the previous
+	 * result is kept). */
+	int (*load)(struct agent *a, struct policy_set *set, uint64_t *sig, int *nobjs,
+		    const char **why);
+};
+
+extern const struct policy_source policy_source_dir;
+
+/* FNV-1a step, for the sources' and the engine's signatures. */
+static inline uint64_t policy_sig(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+#endif
