@@ -9,6 +9,7 @@
  *   policysrc.c a policy source -> a compiled policy (the engine)
  *   policydir.c the policyDir manifest source (policysource.h: the interface)
  *   policymap.c a compiled policy -> the policy maps (as a delta)
+ *   ctsweep.c   expired connection-tracking entries out of xdp_ct
  *   api.c       the local unix socket (status, endpoints, metrics, policies) */
 #ifndef XDPATH_AGENT_AGENT_H
 #define XDPATH_AGENT_AGENT_H
@@ -42,6 +43,7 @@ struct agent {
 	uint32_t from_pod_id;      /* the loaded from_pod program's id */
 	bool ready;                /* XDP_CFG_F_READY is set */
 	bool policy_on;            /* XDP_CFG_F_POLICY is set (policyDir, policy maps written) */
+	uint64_t ct_expired;       /* conntrack entries removed by ct_sweep */
 	bool masq_ok;              /* the masquerade table matches cfg */
 	struct timespec started;   /* CLOCK_MONOTONIC */
 	long startup_ms;

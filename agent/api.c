@@ -432,6 +432,14 @@ static int endpoint_counter_json(const struct endpoint *ep, void *ctx)
 	return 0;
 }
 
+static struct json_object *ct_obj(struct agent *a)
+{
+	struct json_object *o = json_object_new_object();
+
+	ADD(o, "expiredRemoved", json_object_new_uint64(a->ct_expired));
+	return o;
+}
+
 /* Per-endpoint counters, policy drops by direction among them. */
 static struct json_object *endpoint_counters(struct agent *a)
 {
@@ -445,7 +453,8 @@ struct json_object *api_metrics(struct agent *a)
 {
 	static const char *const maps[] = { XDP_PIN_ENDPOINTS, XDP_PIN_NODES, XDP_PIN_CONFIG,
 					    XDP_PIN_DROPS,     XDP_PIN_FWD,   XDP_PIN_EP_STATS,
-					    XDP_PIN_CT };
+					    XDP_PIN_CT,        XDP_PIN_IPCACHE, XDP_PIN_POLICY,
+					    XDP_PIN_POL_CIDR,  XDP_PIN_EP_POL };
 	struct json_object *o = json_object_new_object(), *m = json_object_new_object();
 
 	/* Reason 0 ("none") is never counted. */
@@ -457,6 +466,7 @@ struct json_object *api_metrics(struct agent *a)
 		ADD(m, maps[i], map_obj(a, maps[i]));
 	ADD(o, "maps", m);
 	ADD(o, "endpoints", endpoint_counters(a));
+	ADD(o, "conntrack", ct_obj(a));
 	return o;
 }
 

@@ -20,6 +20,7 @@
 
 #include "fsutil.h"
 #include "agent.h"
+#include "ctsweep.h"
 #include "api.h"
 #include "log.h"
 #include "masq.h"
@@ -502,6 +503,8 @@ static void resync(struct agent *a, struct loop *l)
 		step_masq(a);
 	watch_policy_dir(a, l);
 	policysrc_load(a, false);
+	if (a->policy_on)
+		ct_sweep(a);
 	l->policy = false;
 	l->full = false;
 }
