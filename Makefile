@@ -64,6 +64,7 @@ help:
 	@echo "make test     install deps, build, run unit + integration + short fuzz + NetworkPolicy conformance"
 	@echo "make conformance  the NetworkPolicy conformance cases (test/conformance) on a 2-node sandbox"
 	@echo "make bench    CNI ADD/DEL and pod-to-pod datapath benchmarks (ratios against references and limits)"
+	@echo "make bench-policy  NetworkPolicy cost vs allow entries (test_run ns/packet, RR vs iptables/ipset)"
 	@echo "make fuzz     long libFuzzer runs over the config and policy parsers (FUZZ_SECONDS each)"
 	@echo "make SANITIZE=1 ...  build with ASan/UBSan"
 
@@ -111,6 +112,12 @@ $(POLICY_TESTS): $(TESTDIR)/test_policy_%: test/unit/test_policy_%.c $(POLICY_OB
 
 # test_bpf includes the skeletons (and loads the objects they embed).
 $(TESTDIR)/test_bpf: $(BPF_SKELS)
+
+# Policy datapath micro-benchmark: includes the from_pod skeleton (and loads
+# the object it embeds), like test_bpf.
+$(BUILD)/bench/policy_prog_bench: bench/policy_prog_bench.c $(BPF_SKELS) $(wildcard include/xdpath/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c,$^) $(LDLIBS)
 
 # libFuzzer targets over the network-config parser and the policy
 # manifest parser (clang only).
@@ -166,6 +173,12 @@ test: deps
 bench: deps all
 	scripts/bench-cni.sh
 	scripts/bench-datapath.sh
+
+# NetworkPolicy cost against the number of allow entries (BPF_PROG_TEST_RUN
+# and pod-to-pod RR vs iptables/ipset); BENCH_POL_* in scripts/bench-policy.sh.
+.PHONY: bench-policy
+bench-policy: deps all $(BUILD)/bench/policy_prog_bench
+	scripts/bench-policy.sh
 
 demo: deps all
 	scripts/demo.sh

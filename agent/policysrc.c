@@ -373,6 +373,30 @@ static void add_errors(struct json_object *arr, const struct policy_error *v, si
 	}
 }
 
+/* Endpoints denied because their entries did not fit, as errors of their pod. */
+static void add_map_full(struct json_object *arr, const struct policy_src *s)
+{
+	for (size_t i = 0; i < s->maps.nfailed; i++) {
+		struct json_object *e = json_object_new_object();
+		const char *ns = "", *name = "";
+		char why[160];
+
+		for (size_t k = 0; k < s->neps; k++)
+			if (s->eps[k].ep_id == s->maps.failed[i]) {
+				ns = s->eps[k].ns;
+				name = s->eps[k].name;
+			}
+		snprintf(why, sizeof(why),
+			 "endpoint %u: policy map full: its entries do not fit, all its traffic is "
+			 "denied until they do", s->maps.failed[i]);
+		ADD(e, "kind", json_object_new_string("Pod"));
+		ADD(e, "namespace", json_object_new_string(ns));
+		ADD(e, "name", json_object_new_string(name));
+		ADD(e, "reason", json_object_new_string(why));
+		json_object_array_add(arr, e);
+	}
+}
+
 struct json_object *policysrc_json(struct agent *a)
 {
 	struct json_object *o = json_object_new_object(), *pols = json_object_new_array(),
@@ -402,6 +426,7 @@ struct json_object *policysrc_json(struct agent *a)
 	if (s) {
 		add_errors(errs, s->set.errors, s->set.nerrors);
 		add_errors(errs, s->comp.errors, s->comp.nerrors);
+		add_map_full(errs, s);
 	}
 	ADD(st, "policies", json_object_new_int(s ? (int)s->set.npols : 0));
 	ADD(st, "pods", json_object_new_int(s ? (int)s->set.npods : 0));
@@ -411,6 +436,9 @@ struct json_object *policysrc_json(struct agent *a)
 	ADD(ent, "ipcache", json_object_new_int(s ? (int)s->comp.nipcache : 0));
 	ADD(st, "entries", ent);
 	ADD(st, "compileMs", json_object_new_int64(s ? s->compile_ms : 0));
+	ADD(st, "mapFullEndpoints", json_object_new_int(a->policy ? (int)a->policy->maps.nfailed : 0));
+	ADD(st, "mapFullEntriesTotal",
+	    json_object_new_uint64(a->policy ? a->policy->maps.map_full_total : 0));
 	ADD(o, "policies", pols);
 	ADD(o, "errors", errs);
 	ADD(o, "stats", st);

@@ -12,7 +12,7 @@ PKGS=(
   containernetworking-plugins golang-go golang-github-appc-cni-dev
   nftables iptables procps util-linux
   # benchmarks (iperf3 above; sockperf: request/response latency)
-  sockperf
+  sockperf ipset
   # fuzzing (libFuzzer runtime, sanitizers)
   libclang-rt-14-dev
 )
