@@ -170,9 +170,10 @@ test: deps
 	$(MAKE) integration
 	$(MAKE) conformance
 
-bench: deps all
+bench: deps all $(BUILD)/bench/policy_prog_bench
 	scripts/bench-cni.sh
 	scripts/bench-datapath.sh
+	scripts/bench-policy.sh
 
 # NetworkPolicy cost against the number of allow entries (BPF_PROG_TEST_RUN
 # and pod-to-pod RR vs iptables/ipset); BENCH_POL_* in scripts/bench-policy.sh.

@@ -453,7 +453,7 @@ struct json_object *api_metrics(struct agent *a)
 {
 	static const char *const maps[] = { XDP_PIN_ENDPOINTS, XDP_PIN_NODES, XDP_PIN_CONFIG,
 					    XDP_PIN_DROPS,     XDP_PIN_FWD,   XDP_PIN_EP_STATS,
-					    XDP_PIN_CT,        XDP_PIN_IPCACHE, XDP_PIN_POLICY,
+					    XDP_PIN_CT,        XDP_PIN_IPCACHE, XDP_PIN_IPCACHE_HOST, XDP_PIN_POLICY,
 					    XDP_PIN_POL_CIDR,  XDP_PIN_EP_POL };
 	struct json_object *o = json_object_new_object(), *m = json_object_new_object();
 

@@ -13,15 +13,33 @@
 
 struct mapdesc {
 	const char *pin;
+	const char *hash_pin;    /* the hash holding the exact keys, NULL if none */
 	size_t esize, ksize;
 };
 
+/* The compiled result's four arrays; the ipcache is split over a hash
+ * (pod addresses) and an LPM (include/xdpath/policy.h:
+ * xdp_ipcache_key_host). */
 static const struct mapdesc maps[4] = {
-	{ XDP_PIN_IPCACHE, sizeof(struct ipcache_entry), sizeof(struct xdp_cidr_key) },
-	{ XDP_PIN_POLICY, sizeof(struct pol_entry), sizeof(struct xdp_pol_key) },
-	{ XDP_PIN_POL_CIDR, sizeof(struct cidr_entry), sizeof(struct xdp_polcidr_key) },
-	{ XDP_PIN_EP_POL, sizeof(struct ep_pol_entry), sizeof(uint32_t) },
+	{ XDP_PIN_IPCACHE, XDP_PIN_IPCACHE_HOST, sizeof(struct ipcache_entry),
+	  sizeof(struct xdp_cidr_key) },
+	{ XDP_PIN_POLICY, NULL, sizeof(struct pol_entry), sizeof(struct xdp_pol_key) },
+	{ XDP_PIN_POL_CIDR, NULL, sizeof(struct cidr_entry), sizeof(struct xdp_polcidr_key) },
+	{ XDP_PIN_EP_POL, NULL, sizeof(struct ep_pol_entry), sizeof(uint32_t) },
 };
+
+struct mapfd {
+	int lpm;                 /* maps[i].pin */
+	int hash;                /* maps[i].hash_pin, or -1 */
+};
+
+/* The map that holds key (an entry of maps[i]). */
+static int fd_for(const struct mapfd *f, int i, const void *key)
+{
+	if (i == 0 && xdp_ipcache_key_host(key))
+		return f->hash;
+	return f->lpm;
+}
 
 static long now_ms(void)
 {
@@ -76,6 +94,33 @@ static void host_entry(struct ipcache_entry *e, const struct ipaddr *ip)
 	e->val.identity = XDP_ID_HOST;
 }
 
+/* The block sizes each endpoint has per direction (xdp_ep_pol.blocks:
+ * the datapath looks up only those). */
+static void set_blocks(struct compiled *w)
+{
+	for (size_t i = 0; i < w->npol; i++) {
+		const struct xdp_pol_key *k = &w->pol[i].key;
+		int b = xdp_pol_key_block(k);
+		size_t lo = 0, hi = w->neps;
+
+		if (!b)
+			continue;
+		while (lo < hi) { /* eps are sorted like the map keys: memcmp */
+			size_t mid = lo + (hi - lo) / 2;
+			int r = memcmp(&w->eps[mid].ep_id, &k->ep_id, sizeof(k->ep_id));
+
+			if (!r) {
+				w->eps[mid].val.blocks[k->dir & 1] |= (__u16)(1u << (b - 1));
+				break;
+			}
+			if (r < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+	}
+}
+
 /* comp's four arrays plus the node's addresses, sorted. */
 static int build_wanted(const struct agent *a, const struct compiled *comp, struct compiled *w)
 {
@@ -108,6 +153,7 @@ static int build_wanted(const struct agent *a, const struct compiled *comp, stru
 		n = o;
 	}
 	w->nipcache = n;
+	set_blocks(w);
 	return 0;
 }
 
@@ -192,8 +238,8 @@ static bool failed_has(const struct policymap *pm, uint32_t ep)
 /* Put every entry of arr into map i. A full policy or CIDR map fails the
  * entry's endpoint (pm->failed), not the apply; with retry, only the
  * entries of failed endpoints are put. */
-static int put_all(int fd, int i, const void *arr, size_t n, struct policymap *pm, bool retry,
-		   size_t *full)
+static int put_all(const struct mapfd *f, int i, const void *arr, size_t n, struct policymap *pm,
+		   bool retry, size_t *full)
 {
 	const struct mapdesc *m = &maps[i];
 
@@ -205,7 +251,7 @@ static int put_all(int fd, int i, const void *arr, size_t n, struct policymap *p
 			continue;
 		if (!retry && (i == 1 || i == 2) && failed_has(pm, ep))
 			continue; /* already failed: do not fill the map further */
-		if (!bpf_map_update_elem(fd, e, e + m->ksize, BPF_ANY))
+		if (!bpf_map_update_elem(fd_for(f, i, e), e, e + m->ksize, BPF_ANY))
 			continue;
 		if ((i != 1 && i != 2) || !is_full(-errno))
 			return -errno;
@@ -233,11 +279,16 @@ static int put_failed_eps(int fd, const struct policymap *pm, struct compiled *w
 	return 0;
 }
 
-static int del_all(int fd, const struct mapdesc *m, const void *keys, size_t n)
+static int del_all(const struct mapfd *f, int i, const void *keys, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		if (bpf_map_delete_elem(fd, (const char *)keys + i * m->ksize) && errno != ENOENT)
+	const struct mapdesc *m = &maps[i];
+
+	for (size_t k = 0; k < n; k++) {
+		const char *key = (const char *)keys + k * m->ksize;
+
+		if (bpf_map_delete_elem(fd_for(f, i, key), key) && errno != ENOENT)
 			return -errno;
+	}
 	return 0;
 }
 
@@ -259,15 +310,20 @@ int policymap_apply(struct agent *a, struct policymap *pm, const struct compiled
 	struct compiled_delta d;
 	bool full_apply = !pm->synced;
 	size_t full = 0;
-	int fd[4], err, swept = 0;
+	struct mapfd fd[4];
+	int err, swept = 0;
 	long t0 = now_ms();
 
 	for (int i = 0; i < 4; i++) {
-		fd[i] = loader_map_fd(&a->ld, maps[i].pin);
-		if (fd[i] < 0) {
-			log_error("policy", "cannot find a policy map", "map=%s err=\"%s\"",
-				  maps[i].pin, strerror(-fd[i]));
-			return fd[i];
+		const char *pin = maps[i].pin;
+
+		fd[i].lpm = loader_map_fd(&a->ld, pin);
+		fd[i].hash = maps[i].hash_pin ? loader_map_fd(&a->ld, (pin = maps[i].hash_pin)) : -1;
+		if (fd[i].lpm < 0 || (maps[i].hash_pin && fd[i].hash < 0)) {
+			err = fd[i].lpm < 0 ? fd[i].lpm : fd[i].hash;
+			log_error("policy", "cannot find a policy map", "map=%s err=\"%s\"", pin,
+				  strerror(-err));
+			return err;
 		}
 	}
 	err = build_wanted(a, comp, &w);
@@ -280,30 +336,33 @@ int policymap_apply(struct agent *a, struct policymap *pm, const struct compiled
 	}
 	pm->synced = false; /* until every write below succeeded */
 	pm->nfailed = 0;
-	err = put_all(fd[0], 0, d.ipcache_put, d.nipcache_put, pm, false, &full);
+	err = put_all(&fd[0], 0, d.ipcache_put, d.nipcache_put, pm, false, &full);
 	if (!err)
-		err = put_all(fd[1], 1, d.pol_put, d.npol_put, pm, false, &full);
+		err = put_all(&fd[1], 1, d.pol_put, d.npol_put, pm, false, &full);
 	if (!err)
-		err = put_all(fd[2], 2, d.cidr_put, d.ncidr_put, pm, false, &full);
+		err = put_all(&fd[2], 2, d.cidr_put, d.ncidr_put, pm, false, &full);
 	/* Isolation state after the entries it relies on; failed endpoints
 	 * are left out here and written not-READY below. */
 	if (!err)
-		err = put_eps(fd[3], d.eps_put, d.neps_put, pm);
-	if (!err)
-		err = del_all(fd[0], &maps[0], d.ipcache_del, d.nipcache_del);
-	if (!err)
-		err = del_all(fd[1], &maps[1], d.pol_del, d.npol_del);
-	if (!err)
-		err = del_all(fd[2], &maps[2], d.cidr_del, d.ncidr_del);
-	if (!err)
-		err = del_all(fd[3], &maps[3], d.eps_del, d.neps_del);
+		err = put_eps(fd[3].lpm, d.eps_put, d.neps_put, pm);
+	for (int i = 0; i < 4 && !err; i++) {
+		const void *dels[4] = { d.ipcache_del, d.pol_del, d.cidr_del, d.eps_del };
+		size_t ndels[4] = { d.nipcache_del, d.npol_del, d.ncidr_del, d.neps_del };
+
+		err = del_all(&fd[i], i, dels[i], ndels[i]);
+	}
 	if (full_apply) {
 		const void *arrs[4] = { w.ipcache, w.pol, w.cidr, w.eps };
 		size_t ns[4] = { w.nipcache, w.npol, w.ncidr, w.neps };
 
 		for (int i = 0; i < 4 && !err; i++) {
-			int n = sweep(fd[i], &maps[i], arrs[i], ns[i]);
+			int n = sweep(fd[i].lpm, &maps[i], arrs[i], ns[i]);
 
+			if (n >= 0 && fd[i].hash >= 0) {
+				int h = sweep(fd[i].hash, &maps[i], arrs[i], ns[i]);
+
+				n = h < 0 ? h : n + h;
+			}
 			if (n < 0)
 				err = n;
 			else
@@ -313,18 +372,18 @@ int policymap_apply(struct agent *a, struct policymap *pm, const struct compiled
 		if (!err && pm->nfailed) {
 			size_t again = 0;
 
-			err = put_all(fd[1], 1, w.pol, w.npol, pm, true, &again);
+			err = put_all(&fd[1], 1, w.pol, w.npol, pm, true, &again);
 			if (!err)
-				err = put_all(fd[2], 2, w.cidr, w.ncidr, pm, true, &again);
+				err = put_all(&fd[2], 2, w.cidr, w.ncidr, pm, true, &again);
 			if (!err && !again) {
 				pm->nfailed = 0;
-				err = put_eps(fd[3], w.eps, w.neps, NULL);
+				err = put_eps(fd[3].lpm, w.eps, w.neps, NULL);
 				full = 0;
 			}
 		}
 	}
 	if (!err && pm->nfailed)
-		err = put_failed_eps(fd[3], pm, &w);
+		err = put_failed_eps(fd[3].lpm, pm, &w);
 	if (err) {
 		log_error("policy", "cannot write the policy maps, next apply is a full one",
 			  "err=\"%s\"", strerror(-err));

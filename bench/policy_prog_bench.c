@@ -11,7 +11,7 @@
  *                  made-up host ifindex (test_run takes any ingress_ifindex;
  *                  the redirect helpers only record their target)
  *   xdp_ep_policy  A and C ready, B ready and ingress-isolated
- *   xdp_ipcache    A, B, C /32 -> their identities
+ *   xdp_ipcache_host A, B, C /32 -> their identities
  *   xdp_policy     B ingress: A's identity, TCP 80 (the only real allow)
  * plus N filler entries (fill_key(): distinct identities, four entries per
  * identity, half of them for B and half for 64 other endpoints, one in
@@ -61,7 +61,7 @@
  * Injector modes (for bench/policy_rr_bench.py), on a live agent's pins:
  *   --fill PIN_ROOT N SERVER_IP  add the N filler entries (SERVER_IP's
  *                                endpoint plays B) and their ipcache /32s
- *   --count PIN_ROOT             count xdp_policy / xdp_ipcache entries,
+ *   --count PIN_ROOT             count xdp_policy / xdp_ipcache_host entries,
  *                                and how many of them are filler
  * Needs root. */
 #include <arpa/inet.h>
@@ -340,7 +340,10 @@ static int ep_add(const char *addr, uint32_t ep_id, const uint8_t *host_mac,
 	struct xdp_ep_info v;
 	struct xdp_cidr_key ck = host_key(a);
 	struct xdp_ipcache_val iv = { .identity = identity };
-	struct xdp_ep_pol pv = { .flags = pol_flags, .generation = 1 };
+	/* B's filler has 16-port blocks both ways: the agent would set that
+	 * size in B's mask, and so the datapath looks it up (for every N). */
+	struct xdp_ep_pol pv = { .flags = pol_flags, .generation = 1,
+				 .blocks = { ep_id == EP_B ? 1u << 3 : 0, ep_id == EP_B ? 1u << 3 : 0 } };
 
 	memset(&k, 0, sizeof(k));
 	k.family = XDP_EP_FAMILY_V4;
@@ -353,7 +356,7 @@ static int ep_add(const char *addr, uint32_t ep_id, const uint8_t *host_mac,
 	v.ep_id = ep_id;
 	v.flags = XDP_EP_F_READY;
 	if (bpf_map_update_elem(FD(xdp_endpoints), &k, &v, BPF_ANY) ||
-	    bpf_map_update_elem(FD(xdp_ipcache), &ck, &iv, BPF_ANY) ||
+	    bpf_map_update_elem(FD(xdp_ipcache_host), &ck, &iv, BPF_ANY) ||
 	    bpf_map_update_elem(FD(xdp_ep_policy), &ep_id, &pv, BPF_ANY))
 		return fail(addr, errno);
 	return 0;
@@ -795,7 +798,7 @@ static int bench(struct opts *o)
 	/* Every size once up front: fill and verify, warm up. */
 	for (int s = 0; s < o->nsizes; s++) {
 		t0 = mono_s();
-		if (fill_to(FD(xdp_policy), FD(xdp_ipcache), EP_B, &cur, o->sizes[s]) ||
+		if (fill_to(FD(xdp_policy), FD(xdp_ipcache_host), EP_B, &cur, o->sizes[s]) ||
 		    checks(o->sizes[s]))
 			return -1;
 		fprintf(stderr, "  N=%u: filled and checked in %.2f s\n", o->sizes[s], mono_s() - t0);
@@ -810,7 +813,7 @@ static int bench(struct opts *o)
 		for (int i = 0; i < o->nsizes; i++) {
 			int s = r % 2 ? o->nsizes - 1 - i : i;
 
-			if (fill_to(FD(xdp_policy), FD(xdp_ipcache), EP_B, &cur, o->sizes[s]))
+			if (fill_to(FD(xdp_policy), FD(xdp_ipcache_host), EP_B, &cur, o->sizes[s]))
 				return -1;
 			for (int j = 0; j < K_MAX; j++) {
 				int k = (j + r) % K_MAX; /* rotate the kinds' order too */
@@ -845,7 +848,7 @@ static int pin_open(const char *root, const char *name)
 
 static int fill_mode(const char *root, const char *nstr, const char *server)
 {
-	int pol = pin_open(root, XDP_PIN_POLICY), ipc = pin_open(root, XDP_PIN_IPCACHE);
+	int pol = pin_open(root, XDP_PIN_POLICY), ipc = pin_open(root, XDP_PIN_IPCACHE_HOST);
 	int eps = pin_open(root, XDP_PIN_ENDPOINTS);
 	uint32_t a = ip4(server), cur = 0;
 	unsigned long n = strtoul(nstr, NULL, 10);
@@ -869,7 +872,7 @@ static int fill_mode(const char *root, const char *nstr, const char *server)
 
 static int count_mode(const char *root)
 {
-	int pol = pin_open(root, XDP_PIN_POLICY), ipc = pin_open(root, XDP_PIN_IPCACHE);
+	int pol = pin_open(root, XDP_PIN_POLICY), ipc = pin_open(root, XDP_PIN_IPCACHE_HOST);
 	struct xdp_pol_key pk, pn;
 	struct xdp_cidr_key ck, cn;
 	unsigned long np = 0, pf = 0, nc = 0, fc = 0;

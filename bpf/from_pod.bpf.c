@@ -50,6 +50,7 @@ int from_pod(struct __sk_buff *skb)
 	const struct xdp_ep_info *src, *dst;
 	struct xdp_ep_key k;
 	struct pkt p;
+	struct flow f;
 	int reason, rc;
 
 	reason = parse(skb, &p);
@@ -73,7 +74,8 @@ int from_pod(struct __sk_buff *skb)
 		return fwd(skb, XDP_FWD_STACK, TC_ACT_OK);
 	}
 	ep_tx(src->ep_id, skb->len);
-	if (policy_egress(skb, &p, src))
+	flow_init(&f);
+	if (policy_egress(skb, &p, &f, src))
 		return drop_policy(skb, src->ep_id, XDP_DIR_EGRESS);
 	if (!cfg)
 		return fwd(skb, XDP_FWD_STACK, TC_ACT_OK);
@@ -81,7 +83,7 @@ int from_pod(struct __sk_buff *skb)
 	ep_key(&k, &p, p.daddr);
 	dst = bpf_map_lookup_elem(&xdp_endpoints, &k);
 	if (dst) {
-		if (policy_ingress(skb, &p, dst))
+		if (policy_ingress(skb, &p, &f, dst))
 			return drop_policy(skb, dst->ep_id, XDP_DIR_INGRESS);
 		return deliver_local(skb, &p, dst, src->ep_id);
 	}

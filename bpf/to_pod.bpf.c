@@ -18,6 +18,7 @@ int to_pod(struct __sk_buff *skb)
 	const struct xdp_ep_info *dst;
 	struct xdp_ep_key k;
 	struct pkt p;
+	struct flow f;
 	int reason;
 
 	reason = parse(skb, &p);
@@ -35,7 +36,8 @@ int to_pod(struct __sk_buff *skb)
 	dst = bpf_map_lookup_elem(&xdp_endpoints, &k);
 	if (!dst)
 		return TC_ACT_OK;
-	if (policy_ingress(skb, &p, dst))
+	flow_init(&f);
+	if (policy_ingress(skb, &p, &f, dst))
 		return drop_policy(skb, dst->ep_id, XDP_DIR_INGRESS);
 	return deliver_local(skb, &p, dst, 0);
 }

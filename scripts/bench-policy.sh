@@ -9,11 +9,14 @@
 #      xdpath (agent + NetworkPolicy + N filler entries) against the host-routed
 #      sandbox with iptables (linear chain, and ipset) enforcing the same
 #      allow-list, evaluated for every packet
+#   3. bench/policy_agent_bench.py  policy update latency (manifest change ->
+#      enforced, seen by probes) at 100 and 1000 pods, and the agent's RSS with
+#      10 000 pods, 1 000 namespaces and 10 000 NetworkPolicies
 # Everything lives in namespaces and pin directories the benchmarks create and
 # remove (also on Ctrl-C).
 #
 # Environment (defaults in brackets):
-#   BENCH_POL_PART          prog | rr | all [all]
+#   BENCH_POL_PART          prog | rr | agent | all [all]
 #   BENCH_POL_SIZES         allow entries, ascending [0,100,10000,100000]
 #   BENCH_POL_PROG_REPEATS  repeats of the test_run part [9]
 #   BENCH_POL_PACKETS       packets per test_run sample [200000]
@@ -22,6 +25,8 @@
 #   BENCH_POL_REPEATS, BENCH_POL_SECONDS, BENCH_POL_MSG, BENCH_POL_RR_CPU,
 #   BENCH_POL_ONLY, BENCH_POL_LINEAR_MAX, BENCH_POL_IPTABLES, BENCH_POL_JSON
 #                           the RR part: see bench/policy_rr_bench.py
+#   BENCH_POL_AGENT_SIZES   cluster sizes of the update-latency part [100,1000];
+#                           BENCH_POL_TOGGLES, BENCH_POL_RSS_*: bench/policy_agent_bench.py
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PROG="$ROOT/build/bench/policy_prog_bench"
@@ -32,18 +37,25 @@ export BENCH_POL_PROG_REPEATS=${BENCH_POL_PROG_REPEATS:-9}
 export BENCH_POL_PACKETS=${BENCH_POL_PACKETS:-200000}
 part=${BENCH_POL_PART:-all}
 case "$part" in
-prog | rr | all) ;;
-*) echo "bench: BENCH_POL_PART=$part: prog, rr or all" >&2; exit 1 ;;
+prog | rr | agent | all) ;;
+*) echo "bench: BENCH_POL_PART=$part: prog, rr, agent or all" >&2; exit 1 ;;
 esac
 rc=0
-if [ "$part" != rr ]; then
+if [ "$part" = prog ] || [ "$part" = all ]; then
 	start=$SECONDS
 	"$PROG" || rc=1
 	echo "(test_run part: $((SECONDS - start)) s)"
 fi
-if [ "$part" != prog ]; then
+if [ "$part" = rr ] || [ "$part" = all ]; then
 	start=$SECONDS
 	/usr/bin/python3 "$ROOT/bench/policy_rr_bench.py" || rc=1
 	echo "(RR part: $((SECONDS - start)) s)"
+fi
+if [ "$part" = agent ] || [ "$part" = all ]; then
+	start=$SECONDS
+	# its own sizes: pods in the cluster, not allow entries
+	BENCH_POL_SIZES=${BENCH_POL_AGENT_SIZES:-100,1000} \
+		/usr/bin/python3 "$ROOT/bench/policy_agent_bench.py" || rc=1
+	echo "(agent part: $((SECONDS - start)) s)"
 fi
 exit $rc

@@ -76,7 +76,16 @@ struct {
 } xdp_ipcache SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XDP_MAX_IPCACHE);
+	__type(key, struct xdp_cidr_key);
+	__type(value, struct xdp_ipcache_val);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdp_ipcache_host SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, XDP_MAX_POLICY);
 	__type(key, struct xdp_pol_key);
 	__type(value, struct xdp_pol_val);

@@ -8,11 +8,16 @@
  *   no xdp_ep_policy entry, or not XDP_EP_POL_READY   -> deny (fail closed)
  *   a reply of a tracked connection (xdp_ct)           -> allow
  *   not isolated in this direction                     -> allow
- *   remote identity: ipcache longest match, else XDP_ID_WORLD
+ *   remote identity: xdp_ipcache_host (pod addresses, hash), else the
+ *   xdp_ipcache LPM, else XDP_ID_WORLD
  *   ingress from XDP_ID_HOST                           -> allow
- *   xdp_policy LPM (ep, dir, identity, proto, dport), then identity
- *   XDP_ID_ANY; then xdp_pol_cidr LPM (ep, dir, remote address) and its
- *   port set; any match                                -> allow
+ *   allow entries (ep, dir, identity, proto, dport) in the xdp_policy hash:
+ *   the port, the endpoint's port-range block sizes, any port, any
+ *   protocol; then the same for identity XDP_ID_ANY; then the
+ *   xdp_pol_cidr LPM (ep, dir, remote address) and its port set; any
+ *   match                                              -> allow
+ * Hash lookups except the CIDR trie (ipBlock peers, consulted last), so
+ * the cost does not grow with the number of pods, identities or rules.
  * Every allowed packet that is not a reply creates or refreshes the xdp_ct
  * entry of its forward tuple with the direction that allowed it, so that
  * replies pass the other way and the rest of the connection skips the
@@ -49,7 +54,12 @@
 #define TCP_FLAG_RST 0x04
 #define TCP_FLAG_ACK 0x10
 
-/* The L4 view of a packet the policy needs. */
+#define FLOW_UNPARSED 0
+#define FLOW_OK       1
+#define FLOW_NOPORTS  2          /* a port-carrying packet too short for its ports */
+
+/* The L4 view of a packet the policy needs. The program declares one per
+ * packet with state FLOW_UNPARSED (flow_init); the first check fills it. */
 struct flow {
 	__be16 sport;
 	__be16 dport;            /* policy ports, network order */
@@ -59,6 +69,11 @@ struct flow {
 	__u8 frag;
 	__u8 tcp_flags;
 	__u8 icmp_err;           /* an ICMP error: rel is the tuple it quotes */
+	__u8 state;              /* FLOW_*: parsed once per packet, for both checks */
+	__u8 have_rev, have_fwd; /* rev / fwd looked up (both checks see the same tuples) */
+	__u64 now;               /* bpf_ktime_get_ns, once per packet */
+	struct xdp_ct_entry *rev; /* the reply (or related) tuple's entry, or NULL */
+	struct xdp_ct_entry *fwd; /* the packet's own tuple's entry, or NULL */
 	__u8 rel_saddr[16];
 	__u8 rel_daddr[16];
 	__be16 rel_sport;
@@ -296,35 +311,31 @@ __always_inline_fn void ct_touch(struct xdp_ct_entry *e, const struct flow *f, _
 	e->last_seen_ns = now;
 }
 
-/* Is the tuple in k tracked, unexpired, with flag? Refreshes it if so
+/* Is entry e (a lookup's result) tracked with flag? Refreshes it if so
  * (add: flags to set on it). */
-__always_inline_fn int ct_has(const struct xdp_ct_key *k, __u32 flag, const struct flow *f,
-			      __u32 add)
+__always_inline_fn int ct_has(struct xdp_ct_entry *e, __u32 flag, const struct flow *f, __u32 add)
 {
-	__u64 now = bpf_ktime_get_ns();
-	struct xdp_ct_entry *e = ct_lookup(k, now);
-
 	if (!e || !(e->flags & flag))
 		return 0;
-	ct_touch(e, f, add, now);
+	ct_touch(e, f, add, f->now);
 	return 1;
 }
 
-/* Track the forward tuple in k as allowed by flag. An expired entry, or a
- * TCP SYN reusing a closing one, starts over. */
-__always_inline_fn void ct_note(const struct xdp_ct_key *k, __u32 flag, const struct flow *f)
+/* Track the forward tuple (key k, entry e: f->fwd) as allowed by flag. An
+ * expired entry, or a TCP SYN reusing a closing one, starts over. */
+__always_inline_fn void ct_note(const struct xdp_ct_key *k, __u32 flag, struct flow *f)
 {
-	__u64 now = bpf_ktime_get_ns();
-	struct xdp_ct_entry *e = ct_lookup(k, now);
+	struct xdp_ct_entry *e = f->fwd;
 	struct xdp_ct_entry n = {};
 
 	if (e && !(f->tcp_flags & TCP_FLAG_SYN && e->flags & XDP_CT_F_CLOSING)) {
-		ct_touch(e, f, flag, now);
+		ct_touch(e, f, flag, f->now);
 		return;
 	}
-	n.last_seen_ns = now;
+	n.last_seen_ns = f->now;
 	n.flags = flag;
 	bpf_map_update_elem(&xdp_ct, k, &n, BPF_ANY);
+	f->have_fwd = 0; /* a new entry: the other check looks it up again */
 }
 
 __always_inline_fn void addr_copy(__u8 *dst, const struct pkt *p, const __u8 *addr)
@@ -349,12 +360,20 @@ __always_inline_fn __u32 remote_identity(const struct pkt *p, const __u8 *remote
 	k.prefixlen = XDP_CIDR_PREFIX(addr_bits(p));
 	k.family = p->family;
 	addr_copy(k.addr, p, remote);
-	v = bpf_map_lookup_elem(&xdp_ipcache, &k);
+	v = bpf_map_lookup_elem(&xdp_ipcache_host, &k); /* pods: O(1) */
+	if (!v)
+		v = bpf_map_lookup_elem(&xdp_ipcache, &k); /* prefixes, if any */
 	return v ? v->identity : XDP_ID_WORLD;
 }
 
-__always_inline_fn int pol_match(__u32 ep_id, __u8 dir, __u32 identity, const struct flow *f)
+/* An allow entry of (ep, dir) for identity that covers the packet: the
+ * exact port, any port of its protocol, any protocol, then a block of each
+ * size the endpoint has (blocks: bit k-1 for 2^k ports). Hash lookups
+ * only: the cost does not depend on how many entries exist. */
+__always_inline_fn int pol_match(__u32 ep_id, __u8 dir, __u32 identity, const struct flow *f,
+				 __u32 blocks)
 {
+	__u16 port = bpf_ntohs(f->dport);
 	struct xdp_pol_key k;
 
 	__builtin_memset(&k, 0, sizeof(k));
@@ -364,6 +383,22 @@ __always_inline_fn int pol_match(__u32 ep_id, __u8 dir, __u32 identity, const st
 	k.identity = identity;
 	k.proto = f->proto;
 	k.dport = f->dport;
+	if (bpf_map_lookup_elem(&xdp_policy, &k))
+		return 1;
+	for (int b = 1; b < 16; b++) {
+		if (!(blocks & (1u << (b - 1))))
+			continue;
+		k.prefixlen = XDP_POL_PREFIX_BLOCK(b);
+		k.dport = bpf_htons(port & ~((1u << b) - 1));
+		if (bpf_map_lookup_elem(&xdp_policy, &k))
+			return 1;
+	}
+	k.prefixlen = XDP_POL_PREFIX_ANY_PORT;
+	k.dport = 0;
+	if (bpf_map_lookup_elem(&xdp_policy, &k))
+		return 1;
+	k.prefixlen = XDP_POL_PREFIX_ANY_PROTO;
+	k.proto = 0;
 	return bpf_map_lookup_elem(&xdp_policy, &k) != NULL;
 }
 
@@ -406,8 +441,8 @@ __always_inline_fn int cidr_match(__u32 ep_id, __u8 dir, const struct pkt *p, co
 
 /* 0 to allow, or XDP_DROP_POLICY: endpoint ep_id's check in direction dir
  * (remote: the other end's address). */
-__always_inline_fn int policy_check(struct __sk_buff *skb, const struct pkt *p, __u32 ep_id,
-				    __u8 dir)
+__always_inline_fn int policy_check(struct __sk_buff *skb, const struct pkt *p, struct flow *f,
+				    __u32 ep_id, __u8 dir)
 {
 	const struct xdp_config *cfg = config_get();
 	__u32 flag = dir == XDP_DIR_INGRESS ? XDP_CT_F_INGRESS : XDP_CT_F_EGRESS;
@@ -417,8 +452,7 @@ __always_inline_fn int policy_check(struct __sk_buff *skb, const struct pkt *p, 
 	const __u8 *remote = dir == XDP_DIR_INGRESS ? p->saddr : p->daddr;
 	struct xdp_ep_pol *ep;
 	struct xdp_ct_key k;
-	struct flow f;
-	__u32 id;
+	__u32 id, blocks;
 
 	if (!cfg || !(cfg->flags & XDP_CFG_F_POLICY))
 		return 0;
@@ -427,50 +461,73 @@ __always_inline_fn int policy_check(struct __sk_buff *skb, const struct pkt *p, 
 	ep = bpf_map_lookup_elem(&xdp_ep_policy, &ep_id);
 	if (!ep || !(ep->flags & XDP_EP_POL_READY))
 		return XDP_DROP_POLICY;
-	if (flow_parse(skb, p, &f)) /* no ports to match or track */
+	if (f->state == FLOW_UNPARSED) {
+		f->state = flow_parse(skb, p, f) ? FLOW_NOPORTS : FLOW_OK;
+		f->now = bpf_ktime_get_ns();
+	}
+	if (f->state != FLOW_OK) /* no ports to match or track */
 		return ep->flags & iso ? XDP_DROP_POLICY : 0;
 	/* A reply, or an error about a packet: the other direction's check
-	 * allowed the connection. */
-	if (f.icmp_err)
-		ct_key_related(&k, p, &f);
-	else
-		ct_key(&k, p, &f, 1);
-	if (ct_has(&k, other, &f, f.icmp_err ? 0 : XDP_CT_F_REPLIED))
+	 * allowed the connection. (Both checks of a packet share the lookups.) */
+	if (!f->have_rev) {
+		if (f->icmp_err)
+			ct_key_related(&k, p, f);
+		else
+			ct_key(&k, p, f, 1);
+		f->rev = ct_lookup(&k, f->now);
+		f->have_rev = 1;
+	}
+	if (ct_has(f->rev, other, f, f->icmp_err ? 0 : XDP_CT_F_REPLIED))
 		return 0;
 	/* The rest of a connection this check allowed; a TCP SYN opens a new
 	 * one (even on a reused tuple) and always meets the policy. */
-	ct_key(&k, p, &f, 0);
-	if ((f.tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN &&
-	    ct_has(&k, flag, &f, 0))
+	ct_key(&k, p, f, 0);
+	if (!f->have_fwd) {
+		f->fwd = ct_lookup(&k, f->now);
+		f->have_fwd = 1;
+	}
+	if ((f->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN &&
+	    ct_has(f->fwd, flag, f, 0))
 		return 0;
 	if (!(ep->flags & iso)) {
-		if (!f.frag)
-			ct_note(&k, flag, &f);
+		if (!f->frag)
+			ct_note(&k, flag, f);
 		return 0;
 	}
-	if (f.frag)
+	if (f->frag)
 		return XDP_DROP_POLICY;
+	blocks = ep->blocks[dir & 1];
 	id = remote_identity(p, remote);
 	if (!(id == XDP_ID_HOST && dir == XDP_DIR_INGRESS) &&
-	    !pol_match(ep_id, dir, id, &f) && !pol_match(ep_id, dir, XDP_ID_ANY, &f) &&
-	    !cidr_match(ep_id, dir, p, remote, &f))
+	    !pol_match(ep_id, dir, id, f, blocks) &&
+	    !pol_match(ep_id, dir, XDP_ID_ANY, f, blocks) &&
+	    !cidr_match(ep_id, dir, p, remote, f))
 		return XDP_DROP_POLICY;
-	ct_note(&k, flag, &f);
+	ct_note(&k, flag, f);
 	return 0;
 }
 
+__always_inline_fn void flow_init(struct flow *f)
+{
+	f->state = FLOW_UNPARSED;
+	f->have_rev = 0;
+	f->have_fwd = 0;
+	f->rev = 0;
+	f->fwd = 0;
+}
+
 /* 0 to allow, or a drop reason: the source endpoint's egress policy. */
-__always_inline_fn int policy_egress(struct __sk_buff *skb, const struct pkt *p,
+__always_inline_fn int policy_egress(struct __sk_buff *skb, const struct pkt *p, struct flow *f,
 				     const struct xdp_ep_info *src)
 {
-	return policy_check(skb, p, src->ep_id, XDP_DIR_EGRESS);
+	return policy_check(skb, p, f, src->ep_id, XDP_DIR_EGRESS);
 }
 
 /* 0 to allow, or a drop reason: the destination endpoint's ingress policy. */
-__always_inline_fn int policy_ingress(struct __sk_buff *skb, const struct pkt *p,
+__always_inline_fn int policy_ingress(struct __sk_buff *skb, const struct pkt *p, struct flow *f,
 				      const struct xdp_ep_info *dst)
 {
-	return policy_check(skb, p, dst->ep_id, XDP_DIR_INGRESS);
+	return policy_check(skb, p, f, dst->ep_id, XDP_DIR_INGRESS);
 }
 
 #endif

@@ -10,15 +10,19 @@
  *
  * A packet is allowed in direction D for endpoint E if its remote identity
  * (or XDP_ID_ANY) or its remote address is allowed for (E, D, proto, port).
- * Cost: one ipcache lookup, two policy LPM lookups, one CIDR LPM lookup,
- * whatever the number of rules. */
+ * Cost: hash lookups (ipcache, then per identity: the port, the block sizes
+ * the endpoint has, any port, any protocol) and one CIDR LPM lookup,
+ * whatever the number of rules, pods or identities. */
 #ifndef XDPATH_POLICY_MAPS_H
 #define XDPATH_POLICY_MAPS_H
 
 #include <linux/types.h>
 
-#define XDP_PIN_IPCACHE   "xdp_ipcache"    /* LPM  xdp_cidr_key -> xdp_ipcache_val */
-#define XDP_PIN_POLICY    "xdp_policy"     /* LPM  xdp_pol_key -> xdp_pol_val */
+#include "datapath.h"
+
+#define XDP_PIN_IPCACHE   "xdp_ipcache"    /* LPM  xdp_cidr_key -> xdp_ipcache_val (prefixes) */
+#define XDP_PIN_IPCACHE_HOST "xdp_ipcache_host" /* HASH xdp_cidr_key -> xdp_ipcache_val (/32, /128) */
+#define XDP_PIN_POLICY    "xdp_policy"     /* HASH xdp_pol_key -> xdp_pol_val */
 #define XDP_PIN_POL_CIDR  "xdp_pol_cidr"   /* LPM  xdp_polcidr_key -> xdp_portset */
 #define XDP_PIN_EP_POL    "xdp_ep_policy"  /* HASH ep_id -> xdp_ep_pol */
 
@@ -39,12 +43,14 @@ struct xdp_ipcache_val {
 	__u32 flags;
 };
 
-/* Policy entry: LPM over {ep_id, dir, identity, proto, dport}. The fixed
+/* Policy entry: {ep_id, dir, identity, proto, dport} with LPM semantics
+ * (the compiler and policy/sim.c treat it as a prefix match), stored in a
+ * hash with the prefix length as part of the key (see below). The fixed
  * part (ep_id, dir, identity) is always matched in full; then a prefix of
  * XDP_POL_PREFIX_ANY_PROTO allows every protocol, XDP_POL_PREFIX_ANY_PORT
  * every port of proto, XDP_POL_PREFIX_PORT one port, and a port range
- * (endPort) becomes a few aligned prefixes in between. dport is in network
- * order so that its bits are in LPM order. */
+ * (endPort) becomes a few aligned blocks in between. dport is in network
+ * order; bits past the prefix are zero. */
 struct xdp_pol_key {
 	__u32 prefixlen;
 	__u32 ep_id;
@@ -61,6 +67,27 @@ struct xdp_pol_key {
 #define XDP_POL_PREFIX_PORT      120
 /* A block of 2^k ports starting at an aligned port: 120 - k. */
 #define XDP_POL_PREFIX_BLOCK(k)  (120 - (k))
+
+/* xdp_policy is a hash, not a trie, so that the datapath's cost does not
+ * grow with the number of entries: the prefix length is part of the key
+ * and says which kind an entry is (one port, a block, any port of the
+ * protocol, any protocol; the bits past it are zero), and the datapath
+ * looks up the kinds that can exist: the port, any port, any protocol,
+ * and the block sizes the endpoint has in that direction
+ * (xdp_ep_pol.blocks). Pod addresses (/32, /128) are likewise hashed in
+ * xdp_ipcache_host; only shorter prefixes go to the xdp_ipcache LPM. */
+static inline int xdp_ipcache_key_host(const struct xdp_cidr_key *k)
+{
+	return k->prefixlen == XDP_CIDR_PREFIX(k->family == XDP_EP_FAMILY_V4 ? 32 : 128);
+}
+
+/* A block entry's size as k (2^k ports), 0 for the other kinds. */
+static inline int xdp_pol_key_block(const struct xdp_pol_key *k)
+{
+	return k->prefixlen > XDP_POL_PREFIX_ANY_PORT && k->prefixlen < XDP_POL_PREFIX_PORT
+		       ? XDP_POL_PREFIX_PORT - (int)k->prefixlen
+		       : 0;
+}
 
 struct xdp_pol_val {
 	__u32 rule_cookie;    /* which policy/rule allowed it (for explain/metrics) */
@@ -103,10 +130,11 @@ struct xdp_portset {
 #define XDP_EP_POL_INGRESS_ISOLATED (1u << 0)
 #define XDP_EP_POL_EGRESS_ISOLATED  (1u << 1)
 #define XDP_EP_POL_READY            (1u << 2)
-
 struct xdp_ep_pol {
 	__u32 flags;
 	__u32 generation;     /* bumped per update, for atomic switch-over */
+	__u16 blocks[2];      /* [XDP_DIR_*]: bit k-1 set if it has blocks of 2^k ports (k 1..15) */
+	__u32 pad;
 };
 
 #endif

@@ -31,7 +31,8 @@ AGENT = os.environ.get("XDPATHD", os.path.join(ROOT, "build", "bin", "xdpathd"))
 CTL = os.environ.get("XDPATHCTL", os.path.join(ROOT, "build", "bin", "xdpathctl"))
 BPFFS = "/sys/fs/bpf"
 MAPS = ("xdp_endpoints", "xdp_nodes", "xdp_config", "xdp_drops", "xdp_fwd",
-        "xdp_ep_stats", "xdp_ct")
+        "xdp_ep_stats", "xdp_ct", "xdp_ipcache", "xdp_ipcache_host", "xdp_policy",
+        "xdp_pol_cidr", "xdp_ep_policy")
 DROP_NAMES = ("truncated", "bad_ip", "spoofed_mac", "spoofed_ip", "no_endpoint", "no_route",
               "tunnel", "redirect_failed", "policy_denied", "not_ready", "unsupported")
 FWD_NAMES = ("redirect_peer", "redirect_neigh", "tunnel", "stack")

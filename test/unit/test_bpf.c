@@ -507,6 +507,7 @@ static int test_setup(void **state)
 	clear_hash(FD(xdp_ep_stats), sizeof(uint32_t));
 	clear_hash(FD(xdp_ct), sizeof(struct xdp_ct_key));
 	clear_hash(FD(xdp_ipcache), sizeof(struct xdp_cidr_key));
+	clear_hash(FD(xdp_ipcache_host), sizeof(struct xdp_cidr_key));
 	clear_hash(FD(xdp_policy), sizeof(struct xdp_pol_key));
 	clear_hash(FD(xdp_pol_cidr), sizeof(struct xdp_polcidr_key));
 	clear_hash(FD(xdp_ep_policy), sizeof(uint32_t));
@@ -1679,6 +1680,13 @@ static void policy_enable(void)
 	assert_int_equal(bpf_map_update_elem(FD(xdp_config), &zero, &c, BPF_ANY), 0);
 }
 
+static void ep_pol_set_blocks(uint32_t ep_id, uint32_t flags, uint16_t in, uint16_t out)
+{
+	struct xdp_ep_pol v = { .flags = flags, .generation = 1, .blocks = { in, out } };
+
+	assert_int_equal(bpf_map_update_elem(FD(xdp_ep_policy), &ep_id, &v, BPF_ANY), 0);
+}
+
 static void ep_pol_set(uint32_t ep_id, uint32_t flags)
 {
 	struct xdp_ep_pol v = { .flags = flags, .generation = 1 };
@@ -1696,7 +1704,9 @@ static void ipcache_add(const char *cidr, uint32_t identity)
 	k.prefixlen = XDP_CIDR_PREFIX(n.prefix);
 	k.family = n.ip.family == AF_INET ? XDP_EP_FAMILY_V4 : XDP_EP_FAMILY_V6;
 	memcpy(k.addr, n.ip.b, ipaddr_len(&n.ip));
-	assert_int_equal(bpf_map_update_elem(FD(xdp_ipcache), &k, &v, BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(xdp_ipcache_key_host(&k) ? FD(xdp_ipcache_host)
+								       : FD(xdp_ipcache),
+					     &k, &v, BPF_ANY), 0);
 }
 
 /* plen: XDP_POL_PREFIX_* */
@@ -1715,6 +1725,8 @@ static void pol_add(uint32_t ep_id, uint8_t dir, uint32_t identity, uint8_t prot
 		k.proto = proto;
 	if (plen > XDP_POL_PREFIX_ANY_PORT)
 		k.dport = htons(port);
+	if (plen > XDP_POL_PREFIX_ANY_PORT && plen < XDP_POL_PREFIX_PORT)
+		k.dport = htons(port & ~((1u << (XDP_POL_PREFIX_PORT - plen)) - 1));
 	assert_int_equal(bpf_map_update_elem(FD(xdp_policy), &k, &v, BPF_ANY), 0);
 }
 
@@ -2066,6 +2078,39 @@ static void test_policy_host_icmp(void **state)
 	expect_drops(XDP_DROP_POLICY, 1, len);
 }
 
+/* Port ranges (endPort) are aligned blocks in the xdp_policy hash; the
+ * datapath looks up only the block sizes the endpoint has in that
+ * direction (xdp_ep_pol.blocks); exact entries work either way. */
+static void test_policy_ranges(void **state)
+{
+	const struct fam *f = *state;
+	size_t len;
+
+	policy_base(f);
+	ep_pol_set(if_b, XDP_EP_POL_READY | XDP_EP_POL_INGRESS_ISOLATED);
+	/* 8000-8015 (a 16-port block), 8016-8017 (2 ports) and 9000 exactly */
+	pol_add(if_b, XDP_DIR_INGRESS, ID_A, IPPROTO_TCP, 8000, XDP_POL_PREFIX_BLOCK(4));
+	pol_add(if_b, XDP_DIR_INGRESS, ID_A, IPPROTO_TCP, 8016, XDP_POL_PREFIX_BLOCK(1));
+	pol_add(if_b, XDP_DIR_INGRESS, ID_A, IPPROTO_TCP, 9000, XDP_POL_PREFIX_PORT);
+	assert_int_equal(a_to_b(f, IPPROTO_TCP, 40000, 8003, &len), TC_ACT_SHOT); /* no sizes */
+	assert_int_equal(a_to_b(f, IPPROTO_TCP, 40001, 9000, &len), TC_ACT_REDIRECT);
+	ep_pol_set_blocks(if_b, XDP_EP_POL_READY | XDP_EP_POL_INGRESS_ISOLATED, 1u << 3, 0);
+	assert_int_equal(a_to_b(f, IPPROTO_TCP, 40002, 8000, &len), TC_ACT_REDIRECT);
+	assert_int_equal(a_to_b(f, IPPROTO_TCP, 40003, 8015, &len), TC_ACT_REDIRECT);
+	assert_int_equal(a_to_b(f, IPPROTO_TCP, 40004, 8016, &len), TC_ACT_SHOT); /* size 2 not on */
+	ep_pol_set_blocks(if_b, XDP_EP_POL_READY | XDP_EP_POL_INGRESS_ISOLATED,
+			  (1u << 3) | (1u << 0), 0);
+	assert_int_equal(a_to_b(f, IPPROTO_TCP, 40005, 8017, &len), TC_ACT_REDIRECT);
+	assert_int_equal(a_to_b(f, IPPROTO_TCP, 40006, 8018, &len), TC_ACT_SHOT);
+	assert_int_equal(a_to_b(f, IPPROTO_TCP, 40007, 7999, &len), TC_ACT_SHOT);
+	assert_int_equal(a_to_b(f, IPPROTO_UDP, 40008, 8001, &len), TC_ACT_SHOT);
+	assert_int_equal(a_to_b(f, IPPROTO_TCP, 40009, 9000, &len), TC_ACT_REDIRECT);
+	/* the egress sizes do not open ingress blocks */
+	ep_pol_set_blocks(if_b, XDP_EP_POL_READY | XDP_EP_POL_INGRESS_ISOLATED, 0, 0xffff);
+	assert_int_equal(a_to_b(f, IPPROTO_TCP, 40010, 8004, &len), TC_ACT_SHOT);
+	expect_drops(XDP_DROP_POLICY, 6, len);
+}
+
 /* An ICMP echo (reply: an echo reply) from src to dst with this id. */
 static size_t echo(uint8_t *buf, const uint8_t *dmac, const uint8_t *smac, const char *src,
 		   const char *dst, int reply, uint16_t id)
@@ -2394,6 +2439,7 @@ int main(void)
 		T46(test_policy_egress),
 		T46(test_policy_reply),
 		T46(test_policy_host_icmp),
+		T46(test_policy_ranges),
 		T46(test_policy_echo_id),
 		T46(test_policy_ct_expiry),
 		T46(test_policy_icmp_error),
