@@ -10,6 +10,7 @@
  *   policydir.c the policyDir manifest source (policysource.h: the interface)
  *   policymap.c a compiled policy -> the policy maps (as a delta)
  *   ctsweep.c   expired connection-tracking entries out of xdp_ct
+ *   events.c    the datapath's policy-drop events (ring buffer) -> recent history
  *   api.c       the local unix socket (status, endpoints, metrics, policies) */
 #ifndef XDPATH_AGENT_AGENT_H
 #define XDPATH_AGENT_AGENT_H
@@ -31,6 +32,7 @@
 #define AGENT_RESYNC_SEC 10
 
 struct policy_src;
+struct events;
 
 struct agent {
 	struct agent_config cfg;
@@ -50,6 +52,7 @@ struct agent {
 	int nendpoints;            /* records with a live veth, at the last full reconcile */
 	int waiting_keys;          /* map entries in their grace period: a pass is due */
 	struct policy_src *policy; /* policysrc.c; NULL until the first load */
+	struct events *events;     /* events.c; NULL if the ring buffer is not open */
 };
 
 /* Milliseconds since start (CLOCK_MONOTONIC). */

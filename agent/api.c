@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "events.h"
 #include "compile.h"
 #include "endpoint.h"
 #include "explain.h"
@@ -134,6 +135,20 @@ static struct json_object *error_obj(const char *msg)
 static struct json_object *api_policy_get(struct agent *a, struct json_object *req);
 static struct json_object *api_policy_explain(struct agent *a, struct json_object *req);
 
+/* {"cmd":"drops","since":N}: the policy drops after seq N (events.c). */
+static struct json_object *api_drops(struct agent *a, struct json_object *req)
+{
+	struct json_object *v;
+	int64_t since = 0;
+
+	if (json_object_object_get_ex(req, "since", &v)) {
+		if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0)
+			return error_obj("\"since\" must be a sequence number (>= 0)");
+		since = json_object_get_int64(v);
+	}
+	return events_json(a, (uint64_t)since);
+}
+
 static struct json_object *dispatch(struct agent *a, struct json_object *req)
 {
 	struct json_object *c;
@@ -142,7 +157,7 @@ static struct json_object *dispatch(struct agent *a, struct json_object *req)
 
 	if (!json_object_object_get_ex(req, "cmd", &c) || !json_object_is_type(c, json_type_string))
 		return error_obj("request must be {\"cmd\": \"status\"|\"endpoints\"|\"metrics\"|"
-				 "\"policies\"|\"policy-get\"|\"policy-explain\"}");
+				 "\"policies\"|\"policy-get\"|\"policy-explain\"|\"drops\"}");
 	cmd = json_object_get_string(c);
 	if (!strcmp(cmd, "status"))
 		return api_status(a);
@@ -156,6 +171,8 @@ static struct json_object *dispatch(struct agent *a, struct json_object *req)
 		return api_policy_get(a, req);
 	if (!strcmp(cmd, "policy-explain"))
 		return api_policy_explain(a, req);
+	if (!strcmp(cmd, "drops"))
+		return api_drops(a, req);
 	snprintf(msg, sizeof(msg), "unknown cmd \"%.64s\"", cmd);
 	return error_obj(msg);
 }

@@ -7,6 +7,7 @@
  *   {"cmd":"policies"}  -> the policyDir policies (policysrc.c), invalid objects, stats
  *   {"cmd":"policy-get","pod":"NS/POD"} -> the policies selecting a pod, its
  *                          allow entries per direction (policy/explain.h)
+ *   {"cmd":"drops","since":N} -> the recent policy drops (events.c) after seq N
  *   {"cmd":"policy-explain","from":"NS/POD|IP","to":"NS/POD|IP","port":"80/TCP"}
  *                       -> the verdict for one connection, side by side, and
  *                          the rule behind it or why none matches; local

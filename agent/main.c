@@ -21,6 +21,7 @@
 #include "fsutil.h"
 #include "agent.h"
 #include "ctsweep.h"
+#include "events.h"
 #include "api.h"
 #include "log.h"
 #include "masq.h"
@@ -363,6 +364,7 @@ struct loop {
 	int pwatch;     /* -1 when policyDir is not watched (none, missing, not yet) */
 	int timer;
 	int api;
+	int events;     /* the drop-event ring buffer's epoll fd, -1 if none */
 	bool full;      /* a full reconcile is due */
 	bool policy;    /* policyDir changed: reload it */
 };
@@ -434,11 +436,15 @@ static int loop_open(struct agent *a, struct loop *l)
 	if (epoll_add(l->ep, l->sig) || epoll_add(l->ep, l->ino) || epoll_add(l->ep, l->timer) ||
 	    epoll_add(l->ep, l->api))
 		return -errno;
+	/* Drop events are a diagnostic: without them the agent runs on. */
+	l->events = events_open(a);
+	if (l->events >= 0 && epoll_add(l->ep, l->events))
+		l->events = -1;
 	watch_policy_dir(a, l);
 	return watch_dir(a, l);
 }
 
-static struct loop loop = { -1, -1, -1, -1, -1, -1, -1, false, false };
+static struct loop loop = { -1, -1, -1, -1, -1, -1, -1, -1, false, false };
 
 /* Before the first reconcile, so that no record written meanwhile is missed
  * (one written during the pass is just applied twice). */
@@ -592,6 +598,8 @@ static int loop_run(struct agent *a, struct loop *l, const struct opts *o)
 				l->full = true;
 			if (fd == l->api)
 				api_serve(a, l->api);
+			if (fd == l->events)
+				events_consume(a);
 		}
 	}
 }
@@ -607,6 +615,7 @@ static void loop_close(struct agent *a, struct loop *l)
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (*fds[i] >= 0)
 			close(*fds[i]);
+	events_close(a); /* owns l->events */
 }
 
 int main(int argc, char **argv)

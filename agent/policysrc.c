@@ -462,6 +462,20 @@ const struct compiled *policysrc_compiled(const struct agent *a)
 	return good(a) ? &good(a)->comp : NULL;
 }
 
+void policysrc_ep_name(const struct agent *a, uint32_t ep_id, char *ns, size_t nslen, char *name,
+		       size_t namelen)
+{
+	const struct policy_src *s = a->policy;
+
+	for (size_t i = 0; s && i < s->neps; i++) {
+		if (s->eps[i].ep_id == ep_id) {
+			snprintf(ns, nslen, "%s", s->eps[i].ns);
+			snprintf(name, namelen, "%s", s->eps[i].name);
+			return;
+		}
+	}
+}
+
 uint32_t policysrc_ep_id(const struct agent *a, const char *ns, const char *name)
 {
 	const struct policy_src *s = good(a);

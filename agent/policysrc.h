@@ -9,6 +9,7 @@
 #define XDPATH_AGENT_POLICYSRC_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct agent;
@@ -33,5 +34,10 @@ void policysrc_free(struct agent *a);
 const struct policy_set *policysrc_set(const struct agent *a);
 const struct compiled *policysrc_compiled(const struct agent *a);
 uint32_t policysrc_ep_id(const struct agent *a, const char *ns, const char *name);
+
+/* The namespace and name of endpoint ep_id (as of the last load); left
+ * unchanged when unknown. */
+void policysrc_ep_name(const struct agent *a, uint32_t ep_id, char *ns, size_t nslen, char *name,
+		       size_t namelen);
 
 #endif

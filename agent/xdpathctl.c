@@ -34,6 +34,9 @@ static void usage(FILE *f)
 		   "      PORT: 80, 80/TCP, 53/UDP, 3868/SCTP, http/TCP (a port name of the\n"
 		   "      destination pod), TCP alone (no port: only rules that allow every\n"
 		   "      port match; the default) or ICMP (ping)\n"
+		   "  policy drops [--follow]\n"
+		   "      the recent policy drops: pod, direction, why, protocol, addresses\n"
+		   "      (--follow: print new ones as they come, until interrupted)\n"
 		   "  policy lint FILE...\n"
 		   "      check manifests offline (no agent); exit 0 clean, 1 warnings, 2 errors\n"
 		   "options:\n"
@@ -779,6 +782,116 @@ out:
 	return rc;
 }
 
+/* ---- policy drops ----------------------------------------------------------------- */
+
+static void addr_port(struct json_object *e, const char *addr, const char *port, char *buf,
+		      size_t len)
+{
+	const char *a = str(e, addr);
+	long long p = num(e, port);
+
+	if (!p)
+		snprintf(buf, len, "%s", a);
+	else if (strchr(a, ':'))
+		snprintf(buf, len, "[%s]:%lld", a, p);
+	else
+		snprintf(buf, len, "%s:%lld", a, p);
+}
+
+static void print_drops(struct json_object *o, bool header)
+{
+	static const char *const head[] = { "TIME", "POD", "DIRECTION", "WHY", "PROTOCOL",
+					    "SOURCE", "DESTINATION" };
+	struct table t = { .ncols = 7 };
+	struct json_object *arr = NULL;
+	char pod[320], src[64], dst[64];
+
+	json_object_object_get_ex(o, "events", &arr);
+	if (header)
+		table_row(&t, head);
+	for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
+		struct json_object *e = json_object_array_get_idx(arr, i);
+		const char *row[7] = { str(e, "time"), pod, str(e, "direction"), str(e, "why"),
+				       str(e, "protocol"), src, dst };
+
+		if (*str(e, "podName"))
+			snprintf(pod, sizeof(pod), "%s/%s", str(e, "podNamespace"), str(e, "podName"));
+		else
+			snprintf(pod, sizeof(pod), "endpoint %lld", num(e, "epId"));
+		addr_port(e, "src", "srcPort", src, sizeof(src));
+		addr_port(e, "dst", "dstPort", dst, sizeof(dst));
+		table_row(&t, row);
+	}
+	if (t.nrows)
+		table_print(&t);
+	else
+		table_discard(&t);
+}
+
+/* Follow mode prints as events come: fixed columns, not a table. */
+static void print_drops_fixed(struct json_object *arr, bool header)
+{
+	char pod[320], src[64], dst[64];
+
+	if (header)
+		printf("%-20s  %-28s  %-9s  %-9s  %-8s  %-28s  %s\n", "TIME", "POD", "DIRECTION",
+		       "WHY", "PROTOCOL", "SOURCE", "DESTINATION");
+	for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
+		struct json_object *e = json_object_array_get_idx(arr, i);
+
+		if (*str(e, "podName"))
+			snprintf(pod, sizeof(pod), "%s/%s", str(e, "podNamespace"), str(e, "podName"));
+		else
+			snprintf(pod, sizeof(pod), "endpoint %lld", num(e, "epId"));
+		addr_port(e, "src", "srcPort", src, sizeof(src));
+		addr_port(e, "dst", "dstPort", dst, sizeof(dst));
+		printf("%-20s  %-28s  %-9s  %-9s  %-8s  %-28s  %s\n", str(e, "time"), pod,
+		       str(e, "direction"), str(e, "why"), str(e, "protocol"), src, dst);
+	}
+}
+
+/* Print the drops from now on as they come (JSON: one event per line),
+ * asking for those after the last seen every 250 ms. Until interrupted or
+ * the agent goes away. */
+static int follow_drops(const char *sock, bool json)
+{
+	int64_t since = 0;
+	bool first = true;
+
+	for (;;) {
+		struct json_object *req = json_object_new_object(), *o, *arr = NULL, *last;
+		char *resp;
+
+		json_object_object_add(req, "cmd", json_object_new_string("drops"));
+		json_object_object_add(req, "since", json_object_new_int64(since));
+		resp = request(sock, req);
+		json_object_put(req);
+		if (!resp)
+			return 1;
+		o = json_tokener_parse(resp);
+		free(resp);
+		if (!o || !json_object_object_get_ex(o, "events", &arr)) {
+			fprintf(stderr, "xdpathctl: unexpected answer from the agent\n");
+			json_object_put(o);
+			return 1;
+		}
+		if (first) /* only what happens from now on (the history: without --follow) */
+			arr = NULL;
+		for (size_t i = 0; json && arr && i < json_object_array_length(arr); i++)
+			printf("%s\n", json_object_to_json_string_ext(
+						json_object_array_get_idx(arr, i),
+						JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		if (!json)
+			print_drops_fixed(arr, first);
+		fflush(stdout);
+		first = false;
+		if (json_object_object_get_ex(o, "last", &last))
+			since = json_object_get_int64(last);
+		json_object_put(o);
+		usleep(250 * 1000);
+	}
+}
+
 /* ---- commands ------------------------------------------------------------------- */
 
 struct explain_args {
@@ -808,6 +921,8 @@ static const char *api_cmd(int argc, char **argv, const struct explain_args *x,
 	else if (argc == 2 && !strcmp(argv[0], "policy") && !strcmp(argv[1], "explain") &&
 		 x->from && x->to)
 		cmd = "policy-explain";
+	else if (argc == 2 && !strcmp(argv[0], "policy") && !strcmp(argv[1], "drops"))
+		cmd = "drops";
 	if (!cmd || (strcmp(cmd, "policy-explain") && (x->from || x->to || x->port))) {
 		json_object_put(*req);
 		*req = NULL;
@@ -851,6 +966,8 @@ static int show(const char *cmd, const char *resp, bool json)
 		print_policy_get(o);
 	else if (!strcmp(cmd, "policy-explain"))
 		print_policy_explain(o);
+	else if (!strcmp(cmd, "drops"))
+		print_drops(o, true);
 	else
 		print_metrics(o);
 	json_object_put(o);
@@ -859,7 +976,7 @@ static int show(const char *cmd, const char *resp, bool json)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_FROM = 256, OPT_TO, OPT_PORT };
+	enum { OPT_FROM = 256, OPT_TO, OPT_PORT, OPT_FOLLOW };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "output", required_argument, NULL, 'o' },
@@ -867,13 +984,14 @@ int main(int argc, char **argv)
 		{ "from", required_argument, NULL, OPT_FROM },
 		{ "to", required_argument, NULL, OPT_TO },
 		{ "port", required_argument, NULL, OPT_PORT },
+		{ "follow", no_argument, NULL, OPT_FOLLOW },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sock = DEFAULT_SOCKET, *cmd;
 	struct explain_args x = { 0 };
 	struct json_object *req;
 	char **words;
-	bool json = false;
+	bool json = false, follow = false;
 	char *resp;
 	int c, rc, nwords;
 
@@ -888,6 +1006,8 @@ int main(int argc, char **argv)
 			x.to = optarg;
 		} else if (c == OPT_PORT) {
 			x.port = optarg;
+		} else if (c == OPT_FOLLOW) {
+			follow = true;
 		} else if (c == 'h') {
 			usage(stdout);
 			return 0;
@@ -906,6 +1026,13 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		return lint_cmd(nwords - 2, words + 2, json);
+	}
+	if (follow) {
+		if (nwords != 2 || strcmp(words[0], "policy") || strcmp(words[1], "drops")) {
+			usage(stderr);
+			return 2;
+		}
+		return follow_drops(sock, json);
 	}
 	cmd = api_cmd(nwords, words, &x, &req);
 	if (!cmd) {

@@ -75,16 +75,18 @@ int from_pod(struct __sk_buff *skb)
 	}
 	ep_tx(src->ep_id, skb->len);
 	flow_init(&f);
-	if (policy_egress(skb, &p, &f, src))
-		return drop_policy(skb, src->ep_id, XDP_DIR_EGRESS);
+	reason = policy_egress(skb, &p, &f, src);
+	if (reason)
+		return policy_drop(skb, &p, &f, src->ep_id, XDP_DIR_EGRESS, reason);
 	if (!cfg)
 		return fwd(skb, XDP_FWD_STACK, TC_ACT_OK);
 
 	ep_key(&k, &p, p.daddr);
 	dst = bpf_map_lookup_elem(&xdp_endpoints, &k);
 	if (dst) {
-		if (policy_ingress(skb, &p, &f, dst))
-			return drop_policy(skb, dst->ep_id, XDP_DIR_INGRESS);
+		reason = policy_ingress(skb, &p, &f, dst);
+		if (reason)
+			return policy_drop(skb, &p, &f, dst->ep_id, XDP_DIR_INGRESS, reason);
 		return deliver_local(skb, &p, dst, src->ep_id);
 	}
 	rc = forward_remote(skb, &p, cfg, src->ep_id);

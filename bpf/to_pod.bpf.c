@@ -37,8 +37,9 @@ int to_pod(struct __sk_buff *skb)
 	if (!dst)
 		return TC_ACT_OK;
 	flow_init(&f);
-	if (policy_ingress(skb, &p, &f, dst))
-		return drop_policy(skb, dst->ep_id, XDP_DIR_INGRESS);
+	reason = policy_ingress(skb, &p, &f, dst);
+	if (reason)
+		return policy_drop(skb, &p, &f, dst->ep_id, XDP_DIR_INGRESS, reason);
 	return deliver_local(skb, &p, dst, 0);
 }
 

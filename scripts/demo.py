@@ -127,6 +127,8 @@ def policy_demo(c, d, web, db, other):
         for e in eps:
             print(f"  {e['podNamespace']}/{e['podName']:6} denied in {e['policy_denied_ingress']:3}"
                   f"  denied out {e['policy_denied_egress']:3}")
+        step(f"xdpathctl policy drops ({n_db.name}): each denied packet, why, and who sent it")
+        print(ctl(n_db, "policy", "drops"))
         step("deleting the policy: everything reachable again")
         os.unlink(os.path.join(d, "db-from-web.json"))
         if not until(lambda: connect(other, db)[0]):

@@ -65,6 +65,12 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } xdp_ct SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, XDP_EVENTS_BYTES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdp_events SEC(".maps");
+
 /* NetworkPolicy (include/xdpath/policy.h), read when XDP_CFG_F_POLICY is set. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);

@@ -439,8 +439,8 @@ __always_inline_fn int cidr_match(__u32 ep_id, __u8 dir, const struct pkt *p, co
 	return ps && portset_match(ps, f->proto, bpf_ntohs(f->dport));
 }
 
-/* 0 to allow, or XDP_DROP_POLICY: endpoint ep_id's check in direction dir
- * (remote: the other end's address). */
+/* 0 to allow, or why it is denied (XDP_POL_WHY_*): endpoint ep_id's check
+ * in direction dir (remote: the other end's address). */
 __always_inline_fn int policy_check(struct __sk_buff *skb, const struct pkt *p, struct flow *f,
 				    __u32 ep_id, __u8 dir)
 {
@@ -457,16 +457,16 @@ __always_inline_fn int policy_check(struct __sk_buff *skb, const struct pkt *p, 
 	if (!cfg || !(cfg->flags & XDP_CFG_F_POLICY))
 		return 0;
 	if (p->family != XDP_EP_FAMILY_V4 && p->family != XDP_EP_FAMILY_V6)
-		return XDP_DROP_POLICY;
+		return XDP_POL_WHY_FAMILY;
 	ep = bpf_map_lookup_elem(&xdp_ep_policy, &ep_id);
 	if (!ep || !(ep->flags & XDP_EP_POL_READY))
-		return XDP_DROP_POLICY;
+		return XDP_POL_WHY_NOT_READY;
 	if (f->state == FLOW_UNPARSED) {
 		f->state = flow_parse(skb, p, f) ? FLOW_NOPORTS : FLOW_OK;
 		f->now = bpf_ktime_get_ns();
 	}
 	if (f->state != FLOW_OK) /* no ports to match or track */
-		return ep->flags & iso ? XDP_DROP_POLICY : 0;
+		return ep->flags & iso ? XDP_POL_WHY_NO_PORTS : 0;
 	/* A reply, or an error about a packet: the other direction's check
 	 * allowed the connection. (Both checks of a packet share the lookups.) */
 	if (!f->have_rev) {
@@ -495,14 +495,14 @@ __always_inline_fn int policy_check(struct __sk_buff *skb, const struct pkt *p, 
 		return 0;
 	}
 	if (f->frag)
-		return XDP_DROP_POLICY;
+		return XDP_POL_WHY_FRAGMENT;
 	blocks = ep->blocks[dir & 1];
 	id = remote_identity(p, remote);
 	if (!(id == XDP_ID_HOST && dir == XDP_DIR_INGRESS) &&
 	    !pol_match(ep_id, dir, id, f, blocks) &&
 	    !pol_match(ep_id, dir, XDP_ID_ANY, f, blocks) &&
 	    !cidr_match(ep_id, dir, p, remote, f))
-		return XDP_DROP_POLICY;
+		return XDP_POL_WHY_NO_RULE;
 	ct_note(&k, flag, f);
 	return 0;
 }
@@ -516,14 +516,40 @@ __always_inline_fn void flow_init(struct flow *f)
 	f->fwd = 0;
 }
 
-/* 0 to allow, or a drop reason: the source endpoint's egress policy. */
+/* Count a policy drop against the endpoint and direction (stats.h) and
+ * put it on the xdp_events ring buffer for `xdpathctl policy drops`. */
+__always_inline_fn int policy_drop(struct __sk_buff *skb, const struct pkt *p,
+				   const struct flow *f, __u32 ep_id, __u8 dir, int why)
+{
+	struct xdp_drop_event *ev = bpf_ringbuf_reserve(&xdp_events, sizeof(*ev), 0);
+
+	if (ev) {
+		ev->ts_ns = bpf_ktime_get_ns();
+		ev->ep_id = ep_id;
+		ev->len = skb->len;
+		ev->reason = XDP_DROP_POLICY;
+		ev->dir = dir;
+		ev->why = (__u8)why;
+		ev->family = p->family;
+		ev->proto = f->state == FLOW_UNPARSED ? p->l4proto : f->proto;
+		ev->pad[0] = ev->pad[1] = ev->pad[2] = 0;
+		ev->sport = f->state == FLOW_UNPARSED ? 0 : f->sport;
+		ev->dport = f->state == FLOW_UNPARSED ? 0 : f->dport;
+		__builtin_memcpy(ev->saddr, p->saddr, 16);
+		__builtin_memcpy(ev->daddr, p->daddr, 16);
+		bpf_ringbuf_submit(ev, 0);
+	}
+	return drop_policy(skb, ep_id, dir);
+}
+
+/* 0 to allow, or why not (XDP_POL_WHY_*): the source endpoint's egress policy. */
 __always_inline_fn int policy_egress(struct __sk_buff *skb, const struct pkt *p, struct flow *f,
 				     const struct xdp_ep_info *src)
 {
 	return policy_check(skb, p, f, src->ep_id, XDP_DIR_EGRESS);
 }
 
-/* 0 to allow, or a drop reason: the destination endpoint's ingress policy. */
+/* 0 to allow, or why not (XDP_POL_WHY_*): the destination endpoint's ingress policy. */
 __always_inline_fn int policy_ingress(struct __sk_buff *skb, const struct pkt *p, struct flow *f,
 				      const struct xdp_ep_info *dst)
 {

@@ -23,6 +23,7 @@
 #define XDP_PIN_FWD       "xdp_fwd"       /* PERCPU_ARRAY [xdp_fwd] -> xdp_counter */
 #define XDP_PIN_EP_STATS  "xdp_ep_stats"  /* PERCPU_HASH ep_id -> xdp_ep_stats */
 #define XDP_PIN_CT        "xdp_ct"        /* LRU_HASH xdp_ct_key -> xdp_ct_entry (policy, issue 4) */
+#define XDP_PIN_EVENTS    "xdp_events"    /* RINGBUF of struct xdp_drop_event (policy drops) */
 
 /* Program pins: the CNI attaches prog_from_pod to each new host veth. */
 #define XDP_PIN_PROG_FROM_POD "prog_from_pod"
@@ -30,6 +31,7 @@
 #define XDP_MAX_ENDPOINTS 65536
 #define XDP_MAX_NODES     4096
 #define XDP_MAX_CT        262144
+#define XDP_EVENTS_BYTES  (256 * 1024)
 
 /* Why a packet was dropped. Every drop path in bpf/ records one of these;
  * the names (xdp_drop_names in agent/) are what operators see. Append only:
@@ -48,6 +50,34 @@ enum xdp_drop_reason {
 	XDP_DROP_NOT_READY,      /* endpoint known but its datapath state is not ready */
 	XDP_DROP_UNSUPPORTED,    /* ethertype/protocol the datapath refuses from pods */
 	XDP_DROP_MAX,
+};
+
+/* Why NetworkPolicy denied a packet (the detail of XDP_DROP_POLICY). */
+enum xdp_pol_why {
+	XDP_POL_WHY_NONE = 0,
+	XDP_POL_WHY_NOT_READY,   /* the endpoint's policy state is not written (new pod, map full) */
+	XDP_POL_WHY_NO_RULE,     /* isolated in this direction and no rule allows it */
+	XDP_POL_WHY_FRAGMENT,    /* a later fragment of an untracked flow */
+	XDP_POL_WHY_NO_PORTS,    /* too short to read its ports, isolated */
+	XDP_POL_WHY_FAMILY,      /* neither IPv4 nor IPv6 */
+	XDP_POL_WHY_MAX,
+};
+
+/* One policy drop, on the xdp_events ring buffer (best effort: dropped
+ * when the agent does not keep up). */
+struct xdp_drop_event {
+	__u64 ts_ns;             /* bpf_ktime_get_ns */
+	__u32 ep_id;             /* the endpoint whose policy denied it */
+	__u32 len;               /* packet length */
+	__u8 reason;             /* enum xdp_drop_reason */
+	__u8 dir;                /* XDP_DIR_INGRESS / XDP_DIR_EGRESS */
+	__u8 why;                /* enum xdp_pol_why */
+	__u8 family;             /* XDP_EP_FAMILY_* */
+	__u8 proto;
+	__u8 pad[3];
+	__be16 sport, dport;     /* network order; 0 for protocols without ports */
+	__u8 saddr[16];
+	__u8 daddr[16];
 };
 
 /* How a packet left the datapath. */

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -189,6 +190,30 @@ def test_deny_all_ingress(env, roles):
         e = {(x["podNamespace"], x["podName"]): x
              for x in ctl(src.node, "metrics")["endpoints"]}[(src.namespace, src.name)]
         assert e["policy_denied_ingress"] == 0 and e["policy_denied_egress"] == 0, e
+    # and each drop is an event: pod, direction, why, protocol, addresses
+    evs = ctl(t.node, "policy", "drops")["events"]
+    seen = {(e["src"], e["dst"]) for e in evs
+            if e["podName"] == t.name and e["podNamespace"] == t.namespace and
+            e["direction"] == "ingress" and e["why"] == "no-rule" and e["protocol"] == "ICMP"}
+    for src in (roles["same"], roles["other"], roles["allowed"]):
+        assert (src.ip4, t.ip4) in seen, (src.id, evs[-5:])
+    assert all(e["seq"] > 0 for e in evs)
+    last = evs[-1]["seq"]
+    assert not pings(roles["same"], t)
+    newer = sandbox.run([CTL, "--socket", t.node.socket, "policy", "drops", "-o", "json"])
+    assert json.loads(newer.stdout)["last"] > last
+    # --follow streams new drops (JSON: one per line)
+    f = subprocess.Popen([CTL, "--socket", t.node.socket, "policy", "drops", "--follow",
+                          "-o", "json"], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.4)
+        assert not pings(roles["other"], t)
+        ev = json.loads(f.stdout.readline())
+        assert ev["podName"] == t.name and ev["src"] == roles["other"].ip4, ev
+        assert ev["seq"] > json.loads(newer.stdout)["last"]
+    finally:
+        f.kill()
+        f.wait()
     # its own pings out work: the replies are tracked
     for dst in (roles["same"], roles["other"], roles["allowed"]):
         assert pings(t, dst), f"{t.id} -> {dst.id}"

@@ -2078,6 +2078,57 @@ static void test_policy_host_icmp(void **state)
 	expect_drops(XDP_DROP_POLICY, 1, len);
 }
 
+struct ev_sink {
+	struct xdp_drop_event ev[8];
+	int n;
+};
+
+static int ev_collect(void *ctx, void *data, size_t len)
+{
+	struct ev_sink *k = ctx;
+
+	if (len >= sizeof(struct xdp_drop_event) && k->n < 8)
+		memcpy(&k->ev[k->n++], data, sizeof(struct xdp_drop_event));
+	return 0;
+}
+
+/* Every policy drop is on the xdp_events ring buffer with the endpoint
+ * whose policy denied it, the direction, why, and the packet's tuple. */
+static void test_policy_drop_events(void **state)
+{
+	const struct fam *f = *state;
+	struct ev_sink sink = { .n = 0 };
+	struct ring_buffer *rb = ring_buffer__new(FD(xdp_events), ev_collect, &sink, NULL);
+	struct ipaddr a = A(f->a), b = A(f->b);
+	size_t len;
+
+	assert_non_null(rb);
+	ring_buffer__consume(rb); /* earlier tests' events */
+	sink.n = 0;
+	policy_base(f);
+	ep_pol_set(if_b, XDP_EP_POL_READY | XDP_EP_POL_INGRESS_ISOLATED);
+	assert_int_equal(a_to_b(f, IPPROTO_TCP, 40000, 80, &len), TC_ACT_SHOT);
+	ep_pol_set(if_a, XDP_EP_POL_INGRESS_ISOLATED); /* not READY */
+	assert_int_equal(a_to_b(f, IPPROTO_UDP, 40001, 53, &len), TC_ACT_SHOT);
+	assert_int_equal(ring_buffer__consume(rb), 2);
+	assert_int_equal(sink.n, 2);
+	assert_int_equal(sink.ev[0].ep_id, if_b);
+	assert_int_equal(sink.ev[0].dir, XDP_DIR_INGRESS);
+	assert_int_equal(sink.ev[0].why, XDP_POL_WHY_NO_RULE);
+	assert_int_equal(sink.ev[0].reason, XDP_DROP_POLICY);
+	assert_int_equal(sink.ev[0].proto, IPPROTO_TCP);
+	assert_int_equal(ntohs(sink.ev[0].sport), 40000);
+	assert_int_equal(ntohs(sink.ev[0].dport), 80);
+	assert_int_equal(sink.ev[0].len, len);
+	assert_memory_equal(sink.ev[0].saddr, a.b, ipaddr_len(&a));
+	assert_memory_equal(sink.ev[0].daddr, b.b, ipaddr_len(&b));
+	assert_int_equal(sink.ev[1].ep_id, if_a);
+	assert_int_equal(sink.ev[1].dir, XDP_DIR_EGRESS);
+	assert_int_equal(sink.ev[1].why, XDP_POL_WHY_NOT_READY);
+	assert_int_equal(sink.ev[1].proto, IPPROTO_UDP);
+	ring_buffer__free(rb);
+}
+
 /* Port ranges (endPort) are aligned blocks in the xdp_policy hash; the
  * datapath looks up only the block sizes the endpoint has in that
  * direction (xdp_ep_pol.blocks); exact entries work either way. */
@@ -2440,6 +2491,7 @@ int main(void)
 		T46(test_policy_reply),
 		T46(test_policy_host_icmp),
 		T46(test_policy_ranges),
+		T46(test_policy_drop_events),
 		T46(test_policy_echo_id),
 		T46(test_policy_ct_expiry),
 		T46(test_policy_icmp_error),
