@@ -16,7 +16,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "eval.h"
+#include "lang.h"
 #include "lint.h"
+#include "pcap.h"
 
 #define DEFAULT_SOCKET "/run/xdpath/xdpathd.sock"
 #define TIMEOUT_SEC 10
@@ -37,6 +40,13 @@ static void usage(FILE *f)
 		   "  policy drops [--follow]\n"
 		   "      the recent policy drops: pod, direction, why, protocol, addresses\n"
 		   "      (--follow: print new ones as they come, until interrupted)\n"
+		   "  filter check EXPR\n"
+		   "      compile a filter rule offline: the compiled tests, or the error and\n"
+		   "      where it is (exit 2)\n"
+		   "  filter test EXPR --pcap FILE\n"
+		   "      which packets of a capture the rule matches (offline)\n"
+		   "  filter fields\n"
+		   "      the fields a rule can test\n"
 		   "  policy lint FILE...\n"
 		   "      check manifests offline (no agent); exit 0 clean, 1 warnings, 2 errors\n"
 		   "options:\n"
@@ -782,6 +792,142 @@ out:
 	return rc;
 }
 
+/* ---- filter check / test / fields (offline) ------------------------------------- */
+
+/* Compile expr; on an error, print it with a caret under the column. */
+static int filter_compile(const char *expr, struct xf_match *m)
+{
+	struct xf_error e;
+	int err = xf_compile(expr, m, &e);
+
+	if (!err)
+		return 0;
+	fprintf(stderr, "xdpathctl: filter: column %d: %s\n  %s\n  %*s^\n", e.col, e.msg, expr,
+		e.col > 0 ? e.col - 1 : 0, "");
+	return err;
+}
+
+static int filter_check(const char *expr, bool json)
+{
+	struct xf_match m;
+	char buf[8192];
+
+	if (filter_compile(expr, &m))
+		return 2;
+	if (json) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "expr", json_object_new_string(expr));
+		json_object_object_add(o, "alternatives", json_object_new_int(m.nconj));
+		xf_match_format(&m, buf, sizeof(buf));
+		json_object_object_add(o, "compiled", json_object_new_string(buf));
+		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+								JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(o);
+		return 0;
+	}
+	xf_match_format(&m, buf, sizeof(buf));
+	printf("ok: %d alternative%s\n%s\n", m.nconj, m.nconj == 1 ? "" : "s", buf);
+	return 0;
+}
+
+struct pcap_run {
+	const struct xf_match *m;
+	unsigned long n, matched;
+	struct json_object *list;   /* numbers of matching packets (1-based) */
+};
+
+static int pcap_one(void *ctx, const unsigned char *frame, size_t caplen, size_t origlen)
+{
+	struct pcap_run *r = ctx;
+	struct xf_summary s;
+
+	(void)origlen;
+	r->n++;
+	xf_summarize(frame, caplen, &s);
+	if (xf_match_eval(r->m, &s)) {
+		r->matched++;
+		json_object_array_add(r->list, json_object_new_int64((int64_t)r->n));
+	}
+	return 0;
+}
+
+static int filter_test(const char *expr, const char *pcap, bool json)
+{
+	struct xf_match m;
+	struct pcap_run r = { &m, 0, 0, json_object_new_array() };
+	char err[512];
+	int rc;
+
+	if (filter_compile(expr, &m)) {
+		json_object_put(r.list);
+		return 2;
+	}
+	rc = xf_pcap_each(pcap, pcap_one, &r, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "xdpathctl: %s\n", err);
+		json_object_put(r.list);
+		return 1;
+	}
+	if (json) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "packets", json_object_new_int64((int64_t)r.n));
+		json_object_object_add(o, "matched", json_object_new_int64((int64_t)r.matched));
+		json_object_object_add(o, "matching", r.list);
+		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		json_object_put(o);
+		return 0;
+	}
+	printf("%lu of %lu packets match", r.matched, r.n);
+	for (size_t i = 0; i < json_object_array_length(r.list) && i < 20; i++)
+		printf("%s%lld", i ? ", " : ": #",
+		       (long long)json_object_get_int64(json_object_array_get_idx(r.list, i)));
+	printf("%s\n", json_object_array_length(r.list) > 20 ? ", ..." : "");
+	json_object_put(r.list);
+	return 0;
+}
+
+static int filter_fields(bool json)
+{
+	static const char *const types[] = { "number", "boolean", "IPv4", "IPv6", "MAC", "flags",
+					     "layer" };
+	struct table t = { .ncols = 3 };
+	static const char *const head[] = { "FIELD", "TYPE", "MEANING" };
+	struct json_object *arr = json_object_new_array();
+
+	table_row(&t, head);
+	for (size_t i = 0; i < xf_nfields; i++) {
+		const struct xf_field_info *f = &xf_fields[i];
+		char type[24];
+		const char *row[3] = { f->name, type, f->doc };
+
+		if (f->type == XT_UINT)
+			snprintf(type, sizeof(type), "%u-bit", f->bits);
+		else
+			snprintf(type, sizeof(type), "%s", types[f->type]);
+		table_row(&t, row);
+		if (json) {
+			struct json_object *o = json_object_new_object();
+
+			json_object_object_add(o, "name", json_object_new_string(f->name));
+			json_object_object_add(o, "type", json_object_new_string(type));
+			json_object_object_add(o, "doc", json_object_new_string(f->doc));
+			if (f->consts)
+				json_object_object_add(o, "names", json_object_new_string(f->consts));
+			json_object_array_add(arr, o);
+		}
+	}
+	if (json) {
+		table_discard(&t);
+		printf("%s\n", json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY));
+	} else {
+		table_print(&t);
+	}
+	json_object_put(arr);
+	return 0;
+}
+
 /* ---- policy drops ----------------------------------------------------------------- */
 
 static void addr_port(struct json_object *e, const char *addr, const char *port, char *buf,
@@ -976,7 +1122,7 @@ static int show(const char *cmd, const char *resp, bool json)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_FROM = 256, OPT_TO, OPT_PORT, OPT_FOLLOW };
+	enum { OPT_FROM = 256, OPT_TO, OPT_PORT, OPT_FOLLOW, OPT_PCAP };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "output", required_argument, NULL, 'o' },
@@ -985,6 +1131,7 @@ int main(int argc, char **argv)
 		{ "to", required_argument, NULL, OPT_TO },
 		{ "port", required_argument, NULL, OPT_PORT },
 		{ "follow", no_argument, NULL, OPT_FOLLOW },
+		{ "pcap", required_argument, NULL, OPT_PCAP },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sock = DEFAULT_SOCKET, *cmd;
@@ -992,6 +1139,7 @@ int main(int argc, char **argv)
 	struct json_object *req;
 	char **words;
 	bool json = false, follow = false;
+	const char *pcap = NULL;
 	char *resp;
 	int c, rc, nwords;
 
@@ -1008,6 +1156,8 @@ int main(int argc, char **argv)
 			x.port = optarg;
 		} else if (c == OPT_FOLLOW) {
 			follow = true;
+		} else if (c == OPT_PCAP) {
+			pcap = optarg;
 		} else if (c == 'h') {
 			usage(stdout);
 			return 0;
@@ -1026,6 +1176,20 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		return lint_cmd(nwords - 2, words + 2, json);
+	}
+	if (nwords >= 1 && !strcmp(words[0], "filter")) {
+		if (nwords == 3 && !strcmp(words[1], "check") && !pcap)
+			return filter_check(words[2], json);
+		if (nwords == 3 && !strcmp(words[1], "test") && pcap)
+			return filter_test(words[2], pcap, json);
+		if (nwords == 2 && !strcmp(words[1], "fields") && !pcap)
+			return filter_fields(json);
+		usage(stderr);
+		return 2;
+	}
+	if (pcap) {
+		usage(stderr);
+		return 2;
 	}
 	if (follow) {
 		if (nwords != 2 || strcmp(words[0], "policy") || strcmp(words[1], "drops")) {
