@@ -95,7 +95,8 @@ $(BIN)/xdpathd: $(OBJ)/agent/main.o $(AGENT_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(AGENT_LDLIBS)
 
 # `policy lint` and `filter check|test` run the libraries offline.
-$(BIN)/xdpathctl: $(OBJ)/agent/xdpathctl.o $(POLICY_OBJS) $(FILTER_OBJS) $(OBJ)/lib/ipaddr.o
+$(BIN)/xdpathctl: $(OBJ)/agent/xdpathctl.o $(POLICY_OBJS) $(FILTER_OBJS) $(OBJ)/lib/ipaddr.o \
+		   $(OBJ)/lib/fsutil.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs json-c yaml-0.1 2>/dev/null)
 

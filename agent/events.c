@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "agent.h"
+#include "compile.h"
 #include "endpoint.h"
 #include "log.h"
 #include "policysrc.h"
@@ -90,19 +91,6 @@ void events_close(struct agent *a)
 	a->events = NULL;
 }
 
-static const char *proto_name(uint8_t p, char *buf, size_t len)
-{
-	switch (p) {
-	case 6: return "TCP";
-	case 17: return "UDP";
-	case 132: return "SCTP";
-	case 1: return "ICMP";
-	case 58: return "ICMPv6";
-	}
-	snprintf(buf, len, "%u", p);
-	return buf;
-}
-
 static struct json_object *event_obj(struct agent *a, const struct xdp_drop_event *v,
 				     uint64_t seq)
 {
@@ -129,7 +117,7 @@ static struct json_object *event_obj(struct agent *a, const struct xdp_drop_even
 	json_object_object_add(o, "why", json_object_new_string(
 				       v->why < XDP_POL_WHY_MAX ? why_names[v->why] : "?"));
 	json_object_object_add(o, "protocol",
-			       json_object_new_string(proto_name(v->proto, pb, sizeof(pb))));
+			       json_object_new_string(policy_proto_name(v->proto, pb)));
 	json_object_object_add(o, "src", json_object_new_string(src));
 	json_object_object_add(o, "dst", json_object_new_string(dst));
 	json_object_object_add(o, "srcPort", json_object_new_int(ntohs(v->sport)));

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "fsutil.h"
 #include "log.h"
 #include "parse.h"
 
@@ -33,35 +34,6 @@ static bool manifest_name(const char *n)
 static int filter(const struct dirent *d)
 {
 	return manifest_name(d->d_name);
-}
-
-static int read_file(int dfd, const char *name, char **text, size_t *len)
-{
-	int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC);
-	FILE *f;
-	size_t cap = 0;
-	ssize_t n;
-	int err;
-
-	*text = NULL;
-	if (fd < 0)
-		return -errno;
-	f = fdopen(fd, "r");
-	if (!f) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
-	n = getdelim(text, &cap, '\0', f);
-	err = n < 0 && ferror(f) ? -errno : 0;
-	fclose(f);
-	if (err) {
-		free(*text);
-		*text = NULL;
-		return err;
-	}
-	*len = n < 0 ? 0 : (size_t)n;
-	return 0;
 }
 
 /* Parse every manifest of dir into set; sig covers what was read. */
@@ -97,7 +69,7 @@ static int load_dir(struct agent *a, struct policy_set *set, uint64_t *sig, int 
 		*sig = policy_sig(*sig, &st.st_size, sizeof(st.st_size));
 		*sig = policy_sig(*sig, &st.st_mtim, sizeof(st.st_mtim));
 		*sig = policy_sig(*sig, &st.st_ino, sizeof(st.st_ino));
-		err = read_file(dfd, name, &text, &len);
+		err = read_all_at(dfd, name, &text, &len);
 		if (err == -ENOENT) {
 			err = 0;
 			goto next;

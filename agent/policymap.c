@@ -94,33 +94,6 @@ static void host_entry(struct ipcache_entry *e, const struct ipaddr *ip)
 	e->val.identity = XDP_ID_HOST;
 }
 
-/* The block sizes each endpoint has per direction (xdp_ep_pol.blocks:
- * the datapath looks up only those). */
-static void set_blocks(struct compiled *w)
-{
-	for (size_t i = 0; i < w->npol; i++) {
-		const struct xdp_pol_key *k = &w->pol[i].key;
-		int b = xdp_pol_key_block(k);
-		size_t lo = 0, hi = w->neps;
-
-		if (!b)
-			continue;
-		while (lo < hi) { /* eps are sorted like the map keys: memcmp */
-			size_t mid = lo + (hi - lo) / 2;
-			int r = memcmp(&w->eps[mid].ep_id, &k->ep_id, sizeof(k->ep_id));
-
-			if (!r) {
-				w->eps[mid].val.blocks[k->dir & 1] |= (__u16)(1u << (b - 1));
-				break;
-			}
-			if (r < 0)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-	}
-}
-
 /* comp's four arrays plus the node's addresses, sorted. */
 static int build_wanted(const struct agent *a, const struct compiled *comp, struct compiled *w)
 {
@@ -153,26 +126,12 @@ static int build_wanted(const struct agent *a, const struct compiled *comp, stru
 		n = o;
 	}
 	w->nipcache = n;
-	set_blocks(w);
 	return 0;
 }
 
 static bool has_key(const struct mapdesc *m, const void *arr, size_t n, const void *key)
 {
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int r = memcmp((const char *)arr + mid * m->esize, key, m->ksize);
-
-		if (!r)
-			return true;
-		if (r < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
+	return compiled_find(arr, n, m->esize, m->ksize, key) != NULL;
 }
 
 /* Delete every key of the map that arr (sorted entries) does not have.

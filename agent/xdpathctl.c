@@ -5,6 +5,7 @@
  * policy library (policy/lint.h) over the files here, and exits 0 when
  * they are clean, 1 with warnings, 2 with errors. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <stdbool.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "eval.h"
+#include "fsutil.h"
 #include "lang.h"
 #include "lint.h"
 #include "pcap.h"
@@ -640,28 +642,6 @@ static void print_policy_explain(struct json_object *o)
 
 /* ---- policy lint (offline) -------------------------------------------------------- */
 
-static int slurp(const char *path, char **text, size_t *len)
-{
-	FILE *f = fopen(path, "re");
-	size_t cap = 0;
-	ssize_t n;
-	int err;
-
-	*text = NULL;
-	if (!f)
-		return -errno;
-	n = getdelim(text, &cap, '\0', f);
-	err = n < 0 && ferror(f) ? -errno : 0;
-	fclose(f);
-	if (err) {
-		free(*text);
-		*text = NULL;
-		return err;
-	}
-	*len = n < 0 ? 0 : (size_t)n;
-	return 0;
-}
-
 static struct json_object *jstr(const char *s)
 {
 	return s ? json_object_new_string(s) : NULL;
@@ -761,7 +741,7 @@ static int lint_cmd(int n, char **names, bool json)
 		goto out;
 	for (int i = 0; i < n; i++) {
 		size_t len = 0;
-		int err = slurp(names[i], &texts[i], &len);
+		int err = read_all_at(AT_FDCWD, names[i], &texts[i], &len);
 
 		if (err) {
 			readerr[i] = strdup(strerror(-err));
@@ -944,28 +924,41 @@ static void addr_port(struct json_object *e, const char *addr, const char *port,
 		snprintf(buf, len, "%s:%lld", a, p);
 }
 
+/* The columns of one drop event (pod, src, dst formatted into the buffers). */
+static void drop_row(struct json_object *e, const char *row[7], char *pod, size_t podlen,
+		     char *src, char *dst, size_t addrlen)
+{
+	if (*str(e, "podName"))
+		snprintf(pod, podlen, "%s/%s", str(e, "podNamespace"), str(e, "podName"));
+	else
+		snprintf(pod, podlen, "endpoint %lld", num(e, "epId"));
+	addr_port(e, "src", "srcPort", src, addrlen);
+	addr_port(e, "dst", "dstPort", dst, addrlen);
+	row[0] = str(e, "time");
+	row[1] = pod;
+	row[2] = str(e, "direction");
+	row[3] = str(e, "why");
+	row[4] = str(e, "protocol");
+	row[5] = src;
+	row[6] = dst;
+}
+
+static const char *const drops_head[7] = { "TIME", "POD", "DIRECTION", "WHY", "PROTOCOL",
+					   "SOURCE", "DESTINATION" };
+
 static void print_drops(struct json_object *o, bool header)
 {
-	static const char *const head[] = { "TIME", "POD", "DIRECTION", "WHY", "PROTOCOL",
-					    "SOURCE", "DESTINATION" };
 	struct table t = { .ncols = 7 };
 	struct json_object *arr = NULL;
 	char pod[320], src[64], dst[64];
+	const char *row[7];
 
 	json_object_object_get_ex(o, "events", &arr);
 	if (header)
-		table_row(&t, head);
+		table_row(&t, drops_head);
 	for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
-		struct json_object *e = json_object_array_get_idx(arr, i);
-		const char *row[7] = { str(e, "time"), pod, str(e, "direction"), str(e, "why"),
-				       str(e, "protocol"), src, dst };
-
-		if (*str(e, "podName"))
-			snprintf(pod, sizeof(pod), "%s/%s", str(e, "podNamespace"), str(e, "podName"));
-		else
-			snprintf(pod, sizeof(pod), "endpoint %lld", num(e, "epId"));
-		addr_port(e, "src", "srcPort", src, sizeof(src));
-		addr_port(e, "dst", "dstPort", dst, sizeof(dst));
+		drop_row(json_object_array_get_idx(arr, i), row, pod, sizeof(pod), src, dst,
+			 sizeof(src));
 		table_row(&t, row);
 	}
 	if (t.nrows)
@@ -977,22 +970,17 @@ static void print_drops(struct json_object *o, bool header)
 /* Follow mode prints as events come: fixed columns, not a table. */
 static void print_drops_fixed(struct json_object *arr, bool header)
 {
+	static const char *const fmt = "%-20s  %-28s  %-9s  %-9s  %-8s  %-28s  %s\n";
 	char pod[320], src[64], dst[64];
+	const char *r[7];
 
 	if (header)
-		printf("%-20s  %-28s  %-9s  %-9s  %-8s  %-28s  %s\n", "TIME", "POD", "DIRECTION",
-		       "WHY", "PROTOCOL", "SOURCE", "DESTINATION");
+		printf(fmt, drops_head[0], drops_head[1], drops_head[2], drops_head[3],
+		       drops_head[4], drops_head[5], drops_head[6]);
 	for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
-		struct json_object *e = json_object_array_get_idx(arr, i);
-
-		if (*str(e, "podName"))
-			snprintf(pod, sizeof(pod), "%s/%s", str(e, "podNamespace"), str(e, "podName"));
-		else
-			snprintf(pod, sizeof(pod), "endpoint %lld", num(e, "epId"));
-		addr_port(e, "src", "srcPort", src, sizeof(src));
-		addr_port(e, "dst", "dstPort", dst, sizeof(dst));
-		printf("%-20s  %-28s  %-9s  %-9s  %-8s  %-28s  %s\n", str(e, "time"), pod,
-		       str(e, "direction"), str(e, "why"), str(e, "protocol"), src, dst);
+		drop_row(json_object_array_get_idx(arr, i), r, pod, sizeof(pod), src, dst,
+			 sizeof(src));
+		printf(fmt, r[0], r[1], r[2], r[3], r[4], r[5], r[6]);
 	}
 }
 

@@ -2,9 +2,12 @@
 #include "fsutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int mkdir_p(const char *path, mode_t mode)
 {
@@ -22,5 +25,36 @@ int mkdir_p(const char *path, mode_t mode)
 	}
 	if (mkdir(tmp, mode) && errno != EEXIST)
 		return -errno;
+	return 0;
+}
+
+int read_all_at(int dfd, const char *path, char **text, size_t *len)
+{
+	int fd = openat(dfd, path, O_RDONLY | O_CLOEXEC);
+	size_t cap = 0;
+	ssize_t n;
+	FILE *f;
+	int err;
+
+	*text = NULL;
+	*len = 0;
+	if (fd < 0)
+		return -errno;
+	f = fdopen(fd, "r");
+	if (!f) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	/* NUL as the delimiter: the whole file, however long, in one call */
+	n = getdelim(text, &cap, '\0', f);
+	err = n < 0 && ferror(f) ? -errno : 0;
+	fclose(f);
+	if (err) {
+		free(*text);
+		*text = NULL;
+		return err;
+	}
+	*len = n < 0 ? 0 : (size_t)n;
 	return 0;
 }

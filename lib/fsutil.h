@@ -2,10 +2,14 @@
 #ifndef XDPATH_LIB_FSUTIL_H
 #define XDPATH_LIB_FSUTIL_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 /* mkdir -p: create path and its missing parents with mode; 0 also when it
  * exists already, else -errno (-ENAMETOOLONG beyond PATH_MAX). */
 int mkdir_p(const char *path, mode_t mode);
+/* The whole file at path (relative to dfd, or AT_FDCWD) into *text (malloc'd,
+ * NUL-terminated; may be NULL for an empty file) and *len. 0 or -errno. */
+int read_all_at(int dfd, const char *path, char **text, size_t *len);
 
 #endif

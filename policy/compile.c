@@ -54,7 +54,7 @@ static int add_error(struct ctx *x, const char *kind, const char *ns, const char
 	return 0;
 }
 
-static const char *proto_name(uint8_t proto, char *buf)
+const char *policy_proto_name(uint8_t proto, char *buf)
 {
 	switch (proto) {
 	case L4_TCP:
@@ -63,6 +63,10 @@ static const char *proto_name(uint8_t proto, char *buf)
 		return "UDP";
 	case L4_SCTP:
 		return "SCTP";
+	case 1:
+		return "ICMP";
+	case 58:
+		return "ICMPv6";
 	}
 	snprintf(buf, 8, "%u", proto);
 	return buf;
@@ -608,7 +612,7 @@ static int named_warnings(struct ctx *x)
 					"spec.%s[%d].ports[%zu].port \"%s\": no %s pod has a %s port "
 					"of that name", in ? "ingress" : "egress", ri->idx, i,
 					pp->port_name, in ? "selected local" : "destination",
-					proto_name(port_proto(pp), pbuf));
+					policy_proto_name(port_proto(pp), pbuf));
 		}
 	}
 	return err;
@@ -639,6 +643,26 @@ static void ctx_free(struct ctx *x)
 	vec_free(&x->tmp);
 	vec_free(&x->blocks);
 	vec_free(&x->branges);
+}
+
+/* The port-range block sizes each endpoint has per direction
+ * (xdp_ep_pol.blocks): the datapath looks up only those. */
+static void ep_blocks(struct ctx *x)
+{
+	const struct pol_entry *pol = x->pol.v;
+
+	for (size_t i = 0; i < x->pol.n; i++) {
+		const struct xdp_pol_key *k = &pol[i].key;
+		int b = xdp_pol_key_block(k);
+		struct ep_pol_entry *ep;
+
+		if (!b)
+			continue;
+		ep = (struct ep_pol_entry *)compiled_find(x->eps.v, x->eps.n, sizeof(*ep),
+							   sizeof(ep->ep_id), &k->ep_id);
+		if (ep)
+			ep->val.blocks[k->dir & 1] |= (__u16)(1u << (b - 1));
+	}
 }
 
 static int build(struct ctx *x, const struct pol_endpoint *eps, size_t neps, struct vec *refs)
@@ -674,6 +698,7 @@ static int build(struct ctx *x, const struct pol_endpoint *eps, size_t neps, str
 		return err;
 	vsort(x->pol.v, x->pol.n, x->pol.size, pol_cmp);
 	vsort(x->cidr.v, x->cidr.n, x->cidr.size, cidr_cmp);
+	ep_blocks(x);
 	return 0;
 }
 

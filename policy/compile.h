@@ -106,6 +106,15 @@ int compiled_diff(const struct compiled *old, const struct compiled *cur,
 		  struct compiled_delta *d);
 void compiled_delta_free(struct compiled_delta *d);
 
+/* The element of a struct compiled array (n elements of esize bytes,
+ * sorted by their leading ksize-byte key with memcmp, as compile.c sorts
+ * them) whose key is key; NULL if none. */
+const void *compiled_find(const void *base, size_t n, size_t esize, size_t ksize,
+			  const void *key);
+
+/* "TCP", "UDP", "SCTP", "ICMP", "ICMPv6" or the number. buf: 8 bytes. */
+const char *policy_proto_name(uint8_t proto, char *buf);
+
 /* Does sel match these labels? (exposed for tests and explain) */
 struct selector;
 bool selector_matches(const struct selector *sel, const struct labels *labels);

@@ -171,24 +171,6 @@ const char *policy_selector_text(const struct selector *sel, char *buf, size_t l
 	return buf;
 }
 
-const char *policy_proto_name(uint8_t proto, char *buf)
-{
-	switch (proto) {
-	case L4_TCP:
-		return "TCP";
-	case L4_UDP:
-		return "UDP";
-	case L4_SCTP:
-		return "SCTP";
-	case EXPLAIN_IPPROTO_ICMP:
-		return "ICMP";
-	case EXPLAIN_IPPROTO_ICMPV6:
-		return "ICMPv6";
-	}
-	snprintf(buf, 8, "%u", proto);
-	return buf;
-}
-
 /* ---- policies of a pod -------------------------------------------------------- */
 
 static int pol_cmp(const void *a, const void *b)

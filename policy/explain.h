@@ -62,8 +62,6 @@ bool policy_port_matches(const struct policy_port *pp, uint8_t proto, uint16_t p
 
 /* "app=web,tier in (a,b),!legacy"; "{}" for the empty selector. */
 const char *policy_selector_text(const struct selector *sel, char *buf, size_t len);
-/* "TCP", "UDP", "SCTP", "ICMP" or the number. buf: 8 bytes. */
-const char *policy_proto_name(uint8_t proto, char *buf);
 
 /* ---- policy get ---------------------------------------------------------- */
 

@@ -11,8 +11,8 @@
 #include "order.h"
 #include "portset.h"
 
-/* Binary search for an exact key of ksize bytes among n elements. */
-static const void *find(const void *base, size_t n, size_t esize, size_t ksize, const void *key)
+const void *compiled_find(const void *base, size_t n, size_t esize, size_t ksize,
+			  const void *key)
 {
 	size_t lo = 0, hi = n;
 
@@ -88,7 +88,7 @@ static const void *lpm(const void *base, size_t n, size_t esize, size_t ksize, c
 			if (bits < 8)
 				data[i] &= (uint8_t)(0xff00 >> bits);
 		}
-		e = find(base, n, esize, ksize, k);
+		e = compiled_find(base, n, esize, ksize, k);
 		if (e)
 			return e;
 	}
@@ -154,7 +154,7 @@ int policy_sim(const struct compiled *c, uint32_t ep_id, int dir, const struct i
 	const struct cidr_entry *ce;
 	uint32_t id;
 
-	ep = find(c->eps, c->neps, sizeof(*ep), sizeof(ep->ep_id), &ep_id);
+	ep = compiled_find(c->eps, c->neps, sizeof(*ep), sizeof(ep->ep_id), &ep_id);
 	if (!ep || !(ep->val.flags & XDP_EP_POL_READY))
 		return 0;
 	if (!(ep->val.flags & iso))
