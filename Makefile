@@ -28,8 +28,9 @@ CNI_OBJS  := $(CNI_LIB:%.c=$(OBJ)/%.o)
 
 # The agent: every agent/*.c but the CLI, plus lib/ and the policy library
 # (policysrc.c); libnftables for masquerade.
-AGENT_SRCS := $(filter-out agent/main.c agent/xdpathctl.c,$(wildcard agent/*.c)) $(LIB_SRCS) \
-              $(wildcard policy/*.c)
+CTL_SRCS := agent/xdpathctl.c $(wildcard agent/ctl_*.c)
+AGENT_SRCS := $(filter-out agent/main.c $(CTL_SRCS),$(wildcard agent/*.c)) $(LIB_SRCS) \
+              $(wildcard policy/*.c) $(wildcard filter/*.c)
 AGENT_OBJS := $(AGENT_SRCS:%.c=$(OBJ)/%.o)
 AGENT_LDLIBS := $(LDLIBS) $(shell pkg-config --libs libnftables 2>/dev/null)
 
@@ -95,7 +96,7 @@ $(BIN)/xdpathd: $(OBJ)/agent/main.o $(AGENT_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(AGENT_LDLIBS)
 
 # `policy lint` and `filter check|test` run the libraries offline.
-$(BIN)/xdpathctl: $(OBJ)/agent/xdpathctl.o $(POLICY_OBJS) $(FILTER_OBJS) $(OBJ)/lib/ipaddr.o \
+$(BIN)/xdpathctl: $(CTL_SRCS:%.c=$(OBJ)/%.o) $(POLICY_OBJS) $(FILTER_OBJS) $(OBJ)/lib/ipaddr.o \
 		   $(OBJ)/lib/fsutil.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs json-c yaml-0.1 2>/dev/null)

@@ -41,6 +41,7 @@ const char *const xdp_drop_names[] = {
 	[XDP_DROP_POLICY] = "policy_denied",
 	[XDP_DROP_NOT_READY] = "not_ready",
 	[XDP_DROP_UNSUPPORTED] = "unsupported",
+	[XDP_DROP_FILTER] = "filter",
 };
 _Static_assert(sizeof(xdp_drop_names) / sizeof(xdp_drop_names[0]) == XDP_DROP_MAX,
 	       "a name for every drop reason");

@@ -17,15 +17,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "eval.h"
+#include "ctl.h"
 #include "fsutil.h"
-#include "lang.h"
 #include "lint.h"
-#include "pcap.h"
 
 #define DEFAULT_SOCKET "/run/xdpath/xdpathd.sock"
 #define TIMEOUT_SEC 10
-#define MAX_COLS 12
 
 static void usage(FILE *f)
 {
@@ -110,7 +107,7 @@ static char *read_all(int fd)
 }
 
 /* The answer to req, or NULL after printing why. */
-static char *request(const char *path, struct json_object *reqobj)
+char *request(const char *path, struct json_object *reqobj)
 {
 	const char *req = json_object_to_json_string_ext(reqobj, JSON_C_TO_STRING_PLAIN);
 	char *resp;
@@ -133,14 +130,7 @@ static char *request(const char *path, struct json_object *reqobj)
 
 /* ---- tables --------------------------------------------------------------- */
 
-struct table {
-	int ncols;
-	bool right[MAX_COLS];        /* right-aligned (numbers) */
-	char **cells;                /* rows * ncols, row-major */
-	int nrows, cap;
-};
-
-static void table_row(struct table *t, const char *const *cells)
+void table_row(struct table *t, const char *const *cells)
 {
 	if (t->nrows == t->cap) {
 		t->cap = t->cap ? t->cap * 2 : 16;
@@ -153,7 +143,7 @@ static void table_row(struct table *t, const char *const *cells)
 	t->nrows++;
 }
 
-static void table_print(struct table *t)
+void table_print(struct table *t)
 {
 	int w[MAX_COLS] = { 0 };
 
@@ -180,14 +170,14 @@ static void table_print(struct table *t)
 	free(t->cells);
 }
 
-static void table_discard(struct table *t)
+void table_discard(struct table *t)
 {
 	for (int i = 0; i < t->nrows * t->ncols; i++)
 		free(t->cells[i]);
 	free(t->cells);
 }
 
-static const char *str(struct json_object *o, const char *k)
+const char *str(struct json_object *o, const char *k)
 {
 	struct json_object *v;
 
@@ -196,14 +186,14 @@ static const char *str(struct json_object *o, const char *k)
 	return json_object_get_string(v);
 }
 
-static bool boolean(struct json_object *o, const char *k)
+bool boolean(struct json_object *o, const char *k)
 {
 	struct json_object *v;
 
 	return json_object_object_get_ex(o, k, &v) && json_object_get_boolean(v);
 }
 
-static long long num(struct json_object *o, const char *k)
+long long num(struct json_object *o, const char *k)
 {
 	struct json_object *v;
 
@@ -772,142 +762,6 @@ out:
 	return rc;
 }
 
-/* ---- filter check / test / fields (offline) ------------------------------------- */
-
-/* Compile expr; on an error, print it with a caret under the column. */
-static int filter_compile(const char *expr, struct xf_match *m)
-{
-	struct xf_error e;
-	int err = xf_compile(expr, m, &e);
-
-	if (!err)
-		return 0;
-	fprintf(stderr, "xdpathctl: filter: column %d: %s\n  %s\n  %*s^\n", e.col, e.msg, expr,
-		e.col > 0 ? e.col - 1 : 0, "");
-	return err;
-}
-
-static int filter_check(const char *expr, bool json)
-{
-	struct xf_match m;
-	char buf[8192];
-
-	if (filter_compile(expr, &m))
-		return 2;
-	if (json) {
-		struct json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "expr", json_object_new_string(expr));
-		json_object_object_add(o, "alternatives", json_object_new_int(m.nconj));
-		xf_match_format(&m, buf, sizeof(buf));
-		json_object_object_add(o, "compiled", json_object_new_string(buf));
-		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-								JSON_C_TO_STRING_NOSLASHESCAPE));
-		json_object_put(o);
-		return 0;
-	}
-	xf_match_format(&m, buf, sizeof(buf));
-	printf("ok: %d alternative%s\n%s\n", m.nconj, m.nconj == 1 ? "" : "s", buf);
-	return 0;
-}
-
-struct pcap_run {
-	const struct xf_match *m;
-	unsigned long n, matched;
-	struct json_object *list;   /* numbers of matching packets (1-based) */
-};
-
-static int pcap_one(void *ctx, const unsigned char *frame, size_t caplen, size_t origlen)
-{
-	struct pcap_run *r = ctx;
-	struct xf_summary s;
-
-	(void)origlen;
-	r->n++;
-	xf_summarize(frame, caplen, &s);
-	if (xf_match_eval(r->m, &s)) {
-		r->matched++;
-		json_object_array_add(r->list, json_object_new_int64((int64_t)r->n));
-	}
-	return 0;
-}
-
-static int filter_test(const char *expr, const char *pcap, bool json)
-{
-	struct xf_match m;
-	struct pcap_run r = { &m, 0, 0, json_object_new_array() };
-	char err[512];
-	int rc;
-
-	if (filter_compile(expr, &m)) {
-		json_object_put(r.list);
-		return 2;
-	}
-	rc = xf_pcap_each(pcap, pcap_one, &r, err, sizeof(err));
-	if (rc) {
-		fprintf(stderr, "xdpathctl: %s\n", err);
-		json_object_put(r.list);
-		return 1;
-	}
-	if (json) {
-		struct json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "packets", json_object_new_int64((int64_t)r.n));
-		json_object_object_add(o, "matched", json_object_new_int64((int64_t)r.matched));
-		json_object_object_add(o, "matching", r.list);
-		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-		json_object_put(o);
-		return 0;
-	}
-	printf("%lu of %lu packets match", r.matched, r.n);
-	for (size_t i = 0; i < json_object_array_length(r.list) && i < 20; i++)
-		printf("%s%lld", i ? ", " : ": #",
-		       (long long)json_object_get_int64(json_object_array_get_idx(r.list, i)));
-	printf("%s\n", json_object_array_length(r.list) > 20 ? ", ..." : "");
-	json_object_put(r.list);
-	return 0;
-}
-
-static int filter_fields(bool json)
-{
-	static const char *const types[] = { "number", "boolean", "IPv4", "IPv6", "MAC", "flags",
-					     "layer" };
-	struct table t = { .ncols = 3 };
-	static const char *const head[] = { "FIELD", "TYPE", "MEANING" };
-	struct json_object *arr = json_object_new_array();
-
-	table_row(&t, head);
-	for (size_t i = 0; i < xf_nfields; i++) {
-		const struct xf_field_info *f = &xf_fields[i];
-		char type[24];
-		const char *row[3] = { f->name, type, f->doc };
-
-		if (f->type == XT_UINT)
-			snprintf(type, sizeof(type), "%u-bit", f->bits);
-		else
-			snprintf(type, sizeof(type), "%s", types[f->type]);
-		table_row(&t, row);
-		if (json) {
-			struct json_object *o = json_object_new_object();
-
-			json_object_object_add(o, "name", json_object_new_string(f->name));
-			json_object_object_add(o, "type", json_object_new_string(type));
-			json_object_object_add(o, "doc", json_object_new_string(f->doc));
-			if (f->consts)
-				json_object_object_add(o, "names", json_object_new_string(f->consts));
-			json_object_array_add(arr, o);
-		}
-	}
-	if (json) {
-		table_discard(&t);
-		printf("%s\n", json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY));
-	} else {
-		table_print(&t);
-	}
-	json_object_put(arr);
-	return 0;
-}
-
 /* ---- policy drops ----------------------------------------------------------------- */
 
 static void addr_port(struct json_object *e, const char *addr, const char *port, char *buf,
@@ -1110,7 +964,8 @@ static int show(const char *cmd, const char *resp, bool json)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_FROM = 256, OPT_TO, OPT_PORT, OPT_FOLLOW, OPT_PCAP };
+	enum { OPT_FROM = 256, OPT_TO, OPT_PORT, OPT_FOLLOW, OPT_PCAP, OPT_ACTION, OPT_PER,
+	       OPT_EXPIRE, OPT_SCOPE };
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "output", required_argument, NULL, 'o' },
@@ -1120,6 +975,10 @@ int main(int argc, char **argv)
 		{ "port", required_argument, NULL, OPT_PORT },
 		{ "follow", no_argument, NULL, OPT_FOLLOW },
 		{ "pcap", required_argument, NULL, OPT_PCAP },
+		{ "action", required_argument, NULL, OPT_ACTION },
+		{ "per", required_argument, NULL, OPT_PER },
+		{ "expire", required_argument, NULL, OPT_EXPIRE },
+		{ "scope", required_argument, NULL, OPT_SCOPE },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sock = DEFAULT_SOCKET, *cmd;
@@ -1127,7 +986,7 @@ int main(int argc, char **argv)
 	struct json_object *req;
 	char **words;
 	bool json = false, follow = false;
-	const char *pcap = NULL;
+	struct filter_args fa = { 0 };
 	char *resp;
 	int c, rc, nwords;
 
@@ -1145,7 +1004,15 @@ int main(int argc, char **argv)
 		} else if (c == OPT_FOLLOW) {
 			follow = true;
 		} else if (c == OPT_PCAP) {
-			pcap = optarg;
+			fa.pcap = optarg;
+		} else if (c == OPT_ACTION) {
+			fa.action = optarg;
+		} else if (c == OPT_PER) {
+			fa.per = optarg;
+		} else if (c == OPT_EXPIRE) {
+			fa.expire = optarg;
+		} else if (c == OPT_SCOPE) {
+			fa.scope = optarg;
 		} else if (c == 'h') {
 			usage(stdout);
 			return 0;
@@ -1166,16 +1033,14 @@ int main(int argc, char **argv)
 		return lint_cmd(nwords - 2, words + 2, json);
 	}
 	if (nwords >= 1 && !strcmp(words[0], "filter")) {
-		if (nwords == 3 && !strcmp(words[1], "check") && !pcap)
-			return filter_check(words[2], json);
-		if (nwords == 3 && !strcmp(words[1], "test") && pcap)
-			return filter_test(words[2], pcap, json);
-		if (nwords == 2 && !strcmp(words[1], "fields") && !pcap)
-			return filter_fields(json);
+		fa.follow = follow;
+		rc = ctl_filter(sock, nwords, words, &fa, json);
+		if (rc >= 0)
+			return rc;
 		usage(stderr);
 		return 2;
 	}
-	if (pcap) {
+	if (fa.pcap || fa.action || fa.per || fa.expire || fa.scope) {
 		usage(stderr);
 		return 2;
 	}

@@ -49,6 +49,7 @@ enum xdp_drop_reason {
 	XDP_DROP_POLICY,         /* denied by NetworkPolicy (issue 4) */
 	XDP_DROP_NOT_READY,      /* endpoint known but its datapath state is not ready */
 	XDP_DROP_UNSUPPORTED,    /* ethertype/protocol the datapath refuses from pods */
+	XDP_DROP_FILTER,         /* an emergency filter (issue 6) dropped it */
 	XDP_DROP_MAX,
 };
 
