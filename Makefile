@@ -123,6 +123,13 @@ $(FILTER_TESTS): $(TESTDIR)/test_filter_%: test/unit/test_filter_%.c $(FILTER_OB
 # test_bpf includes the skeletons (and loads the objects they embed).
 $(TESTDIR)/test_bpf: $(BPF_SKELS)
 
+# test_bpf_filter: the filter datapath under test_run, checked against the
+# filter library (the reference summarizer and evaluator) and published by
+# the agent's map writer.
+$(TESTDIR)/test_bpf_filter: test/unit/test_bpf_filter.c $(BPF_SKELS) $(FILTER_OBJS) $(OBJ)/agent/filtermap.o $(wildcard test/unit/*.h filter/*.h agent/filtermap.h include/xdpath/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iagent $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS) -lcmocka
+
 # Policy datapath micro-benchmark: includes the from_pod skeleton (and loads
 # the object it embeds), like test_bpf.
 $(BUILD)/bench/policy_prog_bench: bench/policy_prog_bench.c $(BPF_SKELS) $(wildcard include/xdpath/*.h)

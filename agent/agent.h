@@ -11,6 +11,8 @@
  *   policymap.c a compiled policy -> the policy maps (as a delta)
  *   ctsweep.c   expired connection-tracking entries out of xdp_ct
  *   events.c    the datapath's policy-drop events (ring buffer) -> recent history
+ *   filtermap.c compiled filter rules -> the filter maps (atomic publication)
+ *   filters.c   the named emergency filters: table, state file, expiry, API
  *   api.c       the local unix socket (status, endpoints, metrics, policies) */
 #ifndef XDPATH_AGENT_AGENT_H
 #define XDPATH_AGENT_AGENT_H
@@ -33,6 +35,7 @@
 
 struct policy_src;
 struct events;
+struct filters;
 
 struct agent {
 	struct agent_config cfg;
@@ -53,6 +56,7 @@ struct agent {
 	int waiting_keys;          /* map entries in their grace period: a pass is due */
 	struct policy_src *policy; /* policysrc.c; NULL until the first load */
 	struct events *events;     /* events.c; NULL if the ring buffer is not open */
+	struct filters *filters;   /* filters.c; NULL if the filter maps cannot be opened */
 };
 
 /* Milliseconds since start (CLOCK_MONOTONIC). */

@@ -16,6 +16,8 @@
 
 #include "agent.h"
 #include "events.h"
+#include "filters.h"
+#include "xdpath/filter.h"
 #include "compile.h"
 #include "endpoint.h"
 #include "explain.h"
@@ -42,6 +44,7 @@ const char *const xdp_drop_names[] = {
 	[XDP_DROP_NOT_READY] = "not_ready",
 	[XDP_DROP_UNSUPPORTED] = "unsupported",
 	[XDP_DROP_FILTER] = "filter",
+	[XDP_DROP_NO_PROG] = "no_program",
 };
 _Static_assert(sizeof(xdp_drop_names) / sizeof(xdp_drop_names[0]) == XDP_DROP_MAX,
 	       "a name for every drop reason");
@@ -152,13 +155,14 @@ static struct json_object *api_drops(struct agent *a, struct json_object *req)
 
 static struct json_object *dispatch(struct agent *a, struct json_object *req)
 {
-	struct json_object *c;
+	struct json_object *c, *resp;
 	const char *cmd;
 	char msg[160];
 
 	if (!json_object_object_get_ex(req, "cmd", &c) || !json_object_is_type(c, json_type_string))
 		return error_obj("request must be {\"cmd\": \"status\"|\"endpoints\"|\"metrics\"|"
-				 "\"policies\"|\"policy-get\"|\"policy-explain\"|\"drops\"}");
+				 "\"policies\"|\"policy-get\"|\"policy-explain\"|\"drops\"|"
+				 "\"filter-*\"}");
 	cmd = json_object_get_string(c);
 	if (!strcmp(cmd, "status"))
 		return api_status(a);
@@ -174,6 +178,9 @@ static struct json_object *dispatch(struct agent *a, struct json_object *req)
 		return api_policy_explain(a, req);
 	if (!strcmp(cmd, "drops"))
 		return api_drops(a, req);
+	resp = filters_api(a, cmd, req);
+	if (resp)
+		return resp;
 	snprintf(msg, sizeof(msg), "unknown cmd \"%.64s\"", cmd);
 	return error_obj(msg);
 }
@@ -472,7 +479,8 @@ struct json_object *api_metrics(struct agent *a)
 	static const char *const maps[] = { XDP_PIN_ENDPOINTS, XDP_PIN_NODES, XDP_PIN_CONFIG,
 					    XDP_PIN_DROPS,     XDP_PIN_FWD,   XDP_PIN_EP_STATS,
 					    XDP_PIN_CT,        XDP_PIN_IPCACHE, XDP_PIN_IPCACHE_HOST, XDP_PIN_POLICY,
-					    XDP_PIN_POL_CIDR,  XDP_PIN_EP_POL };
+					    XDP_PIN_POL_CIDR,  XDP_PIN_EP_POL, XDP_PIN_FILTER_INDEX,
+					    XDP_PIN_FILTER_RATE };
 	struct json_object *o = json_object_new_object(), *m = json_object_new_object();
 
 	/* Reason 0 ("none") is never counted. */
@@ -485,6 +493,7 @@ struct json_object *api_metrics(struct agent *a)
 	ADD(o, "maps", m);
 	ADD(o, "endpoints", endpoint_counters(a));
 	ADD(o, "conntrack", ct_obj(a));
+	ADD(o, "filters", filters_metrics(a));
 	return o;
 }
 

@@ -173,6 +173,18 @@ static int migrate_step(struct bpf_object *const *objs, int (*fn)(struct bpf_obj
 	return 0;
 }
 
+/* pod_entry (what host veths run) tail calls from_pod: set it before
+ * pod_entry is pinned, i.e. before anyone can attach it. */
+static int fill_pod_progs(const struct loader *ld)
+{
+	__u32 key = XDP_POD_PROG_MAIN;
+	int fd = bpf_program__fd(ld->from_pod->progs.from_pod);
+
+	if (bpf_map_update_elem(bpf_map__fd(ld->from_pod->maps.xdp_pod_progs), &key, &fd, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
 int loader_load(struct loader *ld, const char *pin_root)
 {
 	struct bpf_object *objs[NOBJ];
@@ -194,6 +206,12 @@ int loader_load(struct loader *ld, const char *pin_root)
 	err = migrate_step(objs, migrate_finish);
 	if (err)
 		goto fail;
+	err = fill_pod_progs(ld);
+	if (err) {
+		log_error("loader", "cannot set the tail call to from_pod", "err=\"%s\"",
+			  strerror(-err));
+		goto fail;
+	}
 	err = pin_atomic(loader_from_pod_fd(ld), pin_root, XDP_PIN_PROG_FROM_POD);
 	if (err) {
 		log_error("loader", "cannot pin program", "name=" XDP_PIN_PROG_FROM_POD " err=\"%s\"",
@@ -245,9 +263,10 @@ int loader_map_fd(const struct loader *ld, const char *name)
 	return m ? bpf_map__fd(m) : -ENOENT;
 }
 
+/* The program host veths run: pod_entry (the filters, then from_pod). */
 int loader_from_pod_fd(const struct loader *ld)
 {
-	return bpf_program__fd(ld->from_pod->progs.from_pod);
+	return bpf_program__fd(ld->from_pod->progs.pod_entry);
 }
 
 uint32_t bpf_fd_id(int fd)

@@ -22,6 +22,7 @@
 #include "agent.h"
 #include "ctsweep.h"
 #include "events.h"
+#include "filters.h"
 #include "api.h"
 #include "log.h"
 #include "masq.h"
@@ -235,7 +236,11 @@ static int xdp_wanted(const struct agent *a)
 {
 	if (a->cfg.xdp_uplink != CFG_XDP_AUTO)
 		return a->cfg.xdp_uplink;
-	return a->uplink_is_veth ? CFG_XDP_OFF : CFG_XDP_NATIVE;
+	/* Filters on the uplink need the hook whatever it costs; attached
+	 * while some are active, detached again when the last goes. */
+	if (a->uplink_is_veth && !filters_want_uplink(a))
+		return CFG_XDP_OFF;
+	return CFG_XDP_NATIVE;
 }
 
 static int step_attach(struct agent *a)
@@ -365,6 +370,7 @@ struct loop {
 	int timer;
 	int api;
 	int events;     /* the drop-event ring buffer's epoll fd, -1 if none */
+	int fevents;    /* the filters' sampled-drop ring's epoll fd, -1 if none */
 	bool full;      /* a full reconcile is due */
 	bool policy;    /* policyDir changed: reload it */
 };
@@ -440,11 +446,16 @@ static int loop_open(struct agent *a, struct loop *l)
 	l->events = events_open(a);
 	if (l->events >= 0 && epoll_add(l->ep, l->events))
 		l->events = -1;
+	l->fevents = filters_open(a);
+	if (l->fevents >= 0 && epoll_add(l->ep, l->fevents))
+		l->fevents = -1;
+	if (filters_uplink_changed(a))
+		step_attach(a);
 	watch_policy_dir(a, l);
 	return watch_dir(a, l);
 }
 
-static struct loop loop = { -1, -1, -1, -1, -1, -1, -1, -1, false, false };
+static struct loop loop = { -1, -1, -1, -1, -1, -1, -1, -1, -1, false, false };
 
 /* Before the first reconcile, so that no record written meanwhile is missed
  * (one written during the pass is just applied twice). */
@@ -511,6 +522,7 @@ static void resync(struct agent *a, struct loop *l)
 	policysrc_load(a, false);
 	if (a->policy_on)
 		ct_sweep(a);
+	filters_resync(a);
 	l->policy = false;
 	l->full = false;
 }
@@ -584,6 +596,8 @@ static int loop_run(struct agent *a, struct loop *l, const struct opts *o)
 			l->policy = false;
 			policysrc_load(a, false);
 		}
+		if (filters_uplink_changed(a))
+			step_attach(a);
 		n = epoll_wait(l->ep, evs, 8, -1);
 		if (n < 0 && errno != EINTR)
 			return -errno;
@@ -600,6 +614,8 @@ static int loop_run(struct agent *a, struct loop *l, const struct opts *o)
 				api_serve(a, l->api);
 			if (fd == l->events)
 				events_consume(a);
+			if (fd == l->fevents)
+				filters_consume(a);
 		}
 	}
 }
@@ -616,6 +632,7 @@ static void loop_close(struct agent *a, struct loop *l)
 		if (*fds[i] >= 0)
 			close(*fds[i]);
 	events_close(a); /* owns l->events */
+	filters_close(a); /* owns l->fevents */
 }
 
 int main(int argc, char **argv)

@@ -544,6 +544,144 @@ static int bits_value(struct ps *ps, const struct xf_field_info *fi, bool zero_o
 	return 0;
 }
 
+/* ---- raw bytes: l2[OFF], l3[OFF:W], l4[OFF:W] ---------------------------------- */
+
+/* A raw-byte reference stands in as a number field of its width, so that
+ * sets, bits and comparisons compile as they do for fields; raw_terms() then
+ * turns what was compiled for it into XF_T_BYTES terms. It has no summary
+ * slot, so it cannot take part in a sum. */
+struct raw {
+	struct xf_field_info fi; /* fi.name is name */
+	char name[32];
+	unsigned char layer;     /* enum xf_layer */
+	unsigned char width;
+	unsigned short off;
+};
+
+#define RAW_NUMBERS_ONLY \
+	"%s can only be compared with numbers (not added to or compared with a field)"
+
+static int skip_space(const char *t, int p)
+{
+	while (t[p] && isspace((unsigned char)t[p]))
+		p++;
+	return p;
+}
+
+/* The current token is a name followed by '[': raw bytes (numbers are not:
+ * "80 [" stays an unexpected '['). */
+static bool raw_at(const struct ps *ps)
+{
+	return ps->cur.kind == T_WORD && !isdigit((unsigned char)ps->cur.s[0]) &&
+	       ps->text[skip_space(ps->text, ps->p)] == '[';
+}
+
+/* l2, l3 or l4 without the brackets. */
+static bool raw_layer_word(const struct tok *k)
+{
+	return k->kind == T_WORD && k->len == 2 && k->s[0] == 'l' && k->s[1] >= '2' &&
+	       k->s[1] <= '4';
+}
+
+static void raw_name(char *buf, size_t len, unsigned int layer, unsigned int off,
+		     unsigned int width)
+{
+	char l = layer <= XF_LAYER_L4 ? (char)('2' + layer) : '?';
+
+	if (width == 1)
+		snprintf(buf, len, "l%c[%u]", l, off);
+	else
+		snprintf(buf, len, "l%c[%u:%u]", l, off, width);
+}
+
+static const char *char_text(const char *t, int p, char *buf, size_t len)
+{
+	if (!t[p])
+		return "the end";
+	snprintf(buf, len, "'%c'", t[p]);
+	return buf;
+}
+
+/* The number (decimal or 0x hex) at p inside lN[...]; *end: past it. */
+static int raw_number(struct ps *ps, const struct tok *layer, int p, const char *what,
+		      unsigned long long *v, int *end)
+{
+	const char *t = ps->text;
+	char b[8];
+	int e = p;
+
+	while (isalnum((unsigned char)t[e]))
+		e++;
+	*end = e;
+	if (e == p)
+		return fail(ps, p, "expected %s for %.*s[...], found %s", what, layer->len, layer->s,
+			    char_text(t, p, b, sizeof(b)));
+	if (!parse_uint(t + p, e - p, v))
+		return fail(ps, p, "expected %s for %.*s[...], not '%.*s'", what, layer->len,
+			    layer->s, e - p, t + p);
+	return 0;
+}
+
+/* raw := ("l2" | "l3" | "l4") "[" OFF (":" WIDTH)? "]", spaces allowed
+ * inside; the current token is the layer word. Leaves the token after ']'. */
+static int raw_ref(struct ps *ps, struct raw *r)
+{
+	const char *t = ps->text;
+	struct tok w = ps->cur;
+	unsigned long long off, width = 1;
+	int p, end;
+	char b[8];
+
+	memset(r, 0, sizeof(*r));
+	if (!raw_layer_word(&w))
+		return fail(ps, w.pos, "unknown layer '%.*s' for raw bytes: use l2[...], l3[...] or "
+			    "l4[...]", w.len, w.s);
+	p = skip_space(t, skip_space(t, ps->p) + 1);
+	if (raw_number(ps, &w, p, "an offset", &off, &end))
+		return ps->err;
+	if (off >= XF_BYTES_MAX_OFF)
+		return fail(ps, p, "offset %llu is out of range (0..%d)", off, XF_BYTES_MAX_OFF - 1);
+	p = skip_space(t, end);
+	if (t[p] == ':') {
+		int wpos = skip_space(t, p + 1);
+
+		if (raw_number(ps, &w, wpos, "a width (1, 2, 4 or 8)", &width, &end))
+			return ps->err;
+		if (width != 1 && width != 2 && width != 4 && width != 8)
+			return fail(ps, wpos, "width must be 1, 2, 4 or 8, not %llu", width);
+		p = skip_space(t, end);
+		if (t[p] != ']')
+			return fail(ps, p, "expected ']' after the width in %.*s[...], found %s",
+				    w.len, w.s, char_text(t, p, b, sizeof(b)));
+	} else if (t[p] != ']') {
+		return fail(ps, p, "expected ':' or ']' in %.*s[...], found %s", w.len, w.s,
+			    char_text(t, p, b, sizeof(b)));
+	}
+	r->layer = (unsigned char)(w.s[1] - '2');
+	r->off = (unsigned short)off;
+	r->width = (unsigned char)width;
+	raw_name(r->name, sizeof(r->name), r->layer, r->off, r->width);
+	r->fi = (struct xf_field_info){ r->name, XT_UINT, XF_NONE, (unsigned char)(width * 8), 0,
+					NULL, NULL };
+	ps->p = p + 1;
+	lex(ps);
+	return ps->err;
+}
+
+/* What was compiled for r's stand-in (every term of d) reads r's bytes. */
+static void raw_terms(struct dnf *d, const struct raw *r)
+{
+	for (int i = 0; i < d->n; i++)
+		for (int j = 0; j < d->c[i].n; j++) {
+			struct xf_term *t = &d->c[i].t[j];
+
+			t->kind = XF_T_BYTES;
+			t->field = r->layer;
+			t->op = r->width;
+			t->off = r->off;
+		}
+}
+
 /* Constants of a comparison stay within +-2^48 (the widest field), so that
  * neither the compiler nor the evaluator's 64-bit sums can overflow. */
 #define LIN_BITS 48
@@ -570,6 +708,14 @@ static int lin_add(struct ps *ps, struct lin *l, int sign, const struct xf_field
 	 * ip.proto == tcp, eth.type == ip6, ip6.nexthdr == frag */
 	if (fi && named && named_const(named, ps->cur.s, ps->cur.len, &v))
 		fi = NULL;
+	if (raw_at(ps)) {
+		struct raw raw;
+		int pos = ps->cur.pos;
+
+		if (raw_ref(ps, &raw))
+			return ps->err;
+		return fail(ps, pos, RAW_NUMBERS_ONLY, raw.name);
+	}
 	if (ps->cur.kind != T_WORD)
 		return fail(ps, ps->cur.pos, "expected a field or a number, found %s",
 			    tok_text(&ps->cur, b, sizeof(b)));
@@ -622,44 +768,31 @@ static bool is_cmp(enum tok_kind k)
 	return k == T_EQ || k == T_NE || k == T_LT || k == T_LE || k == T_GT || k == T_GE;
 }
 
-/* field OP constant with a plain (UINT/BOOL/FLAGS) field -> one range term. */
-static int cmp_range(struct ps *ps, const struct xf_field_info *fi, enum tok_kind op,
-		     long long k, int pos, struct dnf *out)
+/* field OP k with a plain (UINT/BOOL/FLAGS) field and k within its width
+ * (a 64-bit raw-byte value may need all 64 bits) -> one range term. */
+static int cmp_urange(struct ps *ps, const struct xf_field_info *fi, enum tok_kind op,
+		      unsigned long long k, struct dnf *out)
 {
 	unsigned long long max = width_max(fi), lo = 0, hi = max;
 	bool neg = false;
 
-	if (k < 0 || (unsigned long long)k > max) { /* the field can never be k */
-		bool below = k < 0;
-		bool always = op == T_NE || (below ? (op == T_GT || op == T_GE)
-						   : (op == T_LT || op == T_LE));
-
-		/* true when present: a range that holds every value */
-		if (dnf_term(ps, out, &(struct xf_term){ 0 }))
-			return ps->err;
-		out->c[0].t[0] = range_term(fi->field, max, 0, max);
-		if (!always)
-			out->c[0].t[0] = range_term(fi->field, 0, 1, 1); /* never */
-		(void)pos;
-		return 0;
-	}
 	switch (op) {
-	case T_EQ: lo = hi = (unsigned long long)k; break;
-	case T_NE: lo = hi = (unsigned long long)k; neg = true; break;
+	case T_EQ: lo = hi = k; break;
+	case T_NE: lo = hi = k; neg = true; break;
 	case T_LT:
 		if (!k)
 			lo = 1, hi = 0;
 		else
-			hi = (unsigned long long)k - 1;
+			hi = k - 1;
 		break;
-	case T_LE: hi = (unsigned long long)k; break;
+	case T_LE: hi = k; break;
 	case T_GT:
-		if ((unsigned long long)k == max)
+		if (k == max)
 			lo = 1, hi = 0;
 		else
-			lo = (unsigned long long)k + 1;
+			lo = k + 1;
 		break;
-	case T_GE: lo = (unsigned long long)k; break;
+	case T_GE: lo = k; break;
 	default: break;
 	}
 	if (dnf_term(ps, out, &(struct xf_term){ 0 }))
@@ -677,6 +810,30 @@ static int cmp_range(struct ps *ps, const struct xf_field_info *fi, enum tok_kin
 		out->c[0].n = 2;
 	}
 	return 0;
+}
+
+/* field OP constant with a plain field, the constant possibly folded out of
+ * the field's width by arithmetic -> one range term. */
+static int cmp_range(struct ps *ps, const struct xf_field_info *fi, enum tok_kind op,
+		     long long k, int pos, struct dnf *out)
+{
+	unsigned long long max = width_max(fi);
+
+	if (k < 0 || (unsigned long long)k > max) { /* the field can never be k */
+		bool below = k < 0;
+		bool always = op == T_NE || (below ? (op == T_GT || op == T_GE)
+						   : (op == T_LT || op == T_LE));
+
+		/* true when present: a range that holds every value */
+		if (dnf_term(ps, out, &(struct xf_term){ 0 }))
+			return ps->err;
+		out->c[0].t[0] = range_term(fi->field, max, 0, max);
+		if (!always)
+			out->c[0].t[0] = range_term(fi->field, 0, 1, 1); /* never */
+		(void)pos;
+		return 0;
+	}
+	return cmp_urange(ps, fi, op, (unsigned long long)k, out);
 }
 
 static enum xf_op xf_op_of(enum tok_kind k)
@@ -723,7 +880,93 @@ static int cmp_linear(struct ps *ps, const struct lin *a, const struct lin *b, e
 	return 0;
 }
 
-/* test := PROTO | BOOL | FIELD in set | FIELD has/any bits | value CMP value */
+static const enum tok_kind flip_op[] = { [T_LT] = T_GT, [T_LE] = T_GE, [T_GT] = T_LT,
+					 [T_GE] = T_LE, [T_EQ] = T_EQ, [T_NE] = T_NE };
+
+/* FIELD ("has" | "any") bits: every bit set, or at least one; op is the
+ * keyword's token, the current one. */
+static int bits_test(struct ps *ps, const struct xf_field_info *fi, const struct tok *op,
+		     struct dnf *out)
+{
+	unsigned long long bits;
+
+	if (fi->type != XT_FLAGS && fi->type != XT_UINT)
+		return fail(ps, op->pos, "'%.*s' needs a number or flags field, %s is not one",
+			    op->len, op->s, fi->name);
+	lex(ps);
+	if (bits_value(ps, fi, false, &bits) || dnf_term(ps, out, &(struct xf_term){ 0 }))
+		return ps->err;
+	out->c[0].t[0] = op->kind == T_HAS ? range_term(fi->field, bits, bits, bits)
+					   : range_term(fi->field, bits, 1, bits);
+	return 0;
+}
+
+/* RAW CMP NUMBER, the operator read: one number, no sum. */
+static int raw_cmp(struct ps *ps, const struct raw *r, enum tok_kind op, struct dnf *out)
+{
+	char b[64];
+	unsigned long long v;
+
+	if (ps->cur.kind != T_WORD)
+		return fail(ps, ps->cur.pos, "expected a number for %s, found %s", r->name,
+			    tok_text(&ps->cur, b, sizeof(b)));
+	if (raw_at(ps) || field_at(&ps->cur))
+		return fail(ps, ps->cur.pos, RAW_NUMBERS_ONLY, r->name);
+	if (number_for(ps, &r->fi, ps->cur.s, ps->cur.len, ps->cur.pos, &v))
+		return ps->err;
+	lex(ps);
+	if (ps->cur.kind == T_PLUS || ps->cur.kind == T_MINUS)
+		return fail(ps, ps->cur.pos, RAW_NUMBERS_ONLY, r->name);
+	return cmp_urange(ps, &r->fi, op, v, out);
+}
+
+/* RAW in set | RAW has/any bits | RAW CMP NUMBER: a number field of the
+ * width, read from the frame. */
+static int raw_test(struct ps *ps, struct dnf *out)
+{
+	struct raw r;
+	struct tok next;
+
+	if (raw_ref(ps, &r))
+		return ps->err;
+	next = ps->cur;
+	if (next.kind == T_IN) {
+		lex(ps);
+		set_dnf(ps, &r.fi, out);
+	} else if (next.kind == T_HAS || next.kind == T_ANY) {
+		bits_test(ps, &r.fi, &next, out);
+	} else if (is_cmp(next.kind)) {
+		lex(ps);
+		raw_cmp(ps, &r, next.kind, out);
+	} else if (next.kind == T_PLUS || next.kind == T_MINUS) {
+		fail(ps, next.pos, RAW_NUMBERS_ONLY, r.name);
+	} else {
+		fail(ps, next.pos, "%s is a number: compare it (e.g. %s == 80) or use 'in'", r.name,
+		     r.name);
+	}
+	if (!ps->err)
+		raw_terms(out, &r);
+	return ps->err;
+}
+
+/* NUMBER CMP RAW (the sum of numbers l and the operator read): RAW
+ * FLIP(CMP) NUMBER, the number folded as for a field. */
+static int raw_reversed(struct ps *ps, const struct lin *l, enum tok_kind op, struct dnf *out)
+{
+	struct raw r;
+
+	if (raw_ref(ps, &r))
+		return ps->err;
+	if (ps->cur.kind == T_PLUS || ps->cur.kind == T_MINUS)
+		return fail(ps, ps->cur.pos, RAW_NUMBERS_ONLY, r.name);
+	if (cmp_range(ps, &r.fi, flip_op[op], l->k, l->pos, out))
+		return ps->err;
+	raw_terms(out, &r);
+	return 0;
+}
+
+/* test := PROTO | BOOL | FIELD in set | FIELD has/any bits | value CMP value
+ *       | RAW in set | RAW has/any bits | RAW CMP NUMBER | NUMBER CMP RAW */
 static int test(struct ps *ps, struct dnf *out)
 {
 	char b[64];
@@ -734,6 +977,12 @@ static int test(struct ps *ps, struct dnf *out)
 
 	if (start.kind != T_WORD)
 		return fail(ps, start.pos, "expected a test, found %s", tok_text(&start, b, sizeof(b)));
+	if (raw_at(ps))
+		return raw_test(ps, out);
+	if (raw_layer_word(&start))
+		return fail(ps, ps->p, "expected '[' after %.*s: raw bytes are %.*s[OFFSET] or "
+			    "%.*s[OFFSET:WIDTH]", start.len, start.s, start.len, start.s, start.len,
+			    start.s);
 	if (!fi && !isdigit((unsigned char)start.s[0]))
 		return fail(ps, start.pos, "unknown field '%.*s'", start.len, start.s);
 	if (fi && fi->type == XT_PROTO) {
@@ -751,19 +1000,8 @@ static int test(struct ps *ps, struct dnf *out)
 			lex(ps);
 			return set_dnf(ps, fi, out);
 		}
-		if (next.kind == T_HAS || next.kind == T_ANY) {
-			unsigned long long bits;
-
-			if (fi->type != XT_FLAGS && fi->type != XT_UINT)
-				return fail(ps, next.pos, "'%.*s' needs a number or flags field, %s is not one",
-					    next.len, next.s, fi->name);
-			lex(ps);
-			if (bits_value(ps, fi, false, &bits) || dnf_term(ps, out, &(struct xf_term){ 0 }))
-				return ps->err;
-			out->c[0].t[0] = next.kind == T_HAS ? range_term(fi->field, bits, bits, bits)
-							    : range_term(fi->field, bits, 1, bits);
-			return 0;
-		}
+		if (next.kind == T_HAS || next.kind == T_ANY)
+			return bits_test(ps, fi, &next, out);
 		if (fi->type == XT_BOOL && !is_cmp(next.kind) && next.kind != T_PLUS &&
 		    next.kind != T_MINUS) {
 			unsigned long long m = fi->mask ? fi->mask : 1;
@@ -827,8 +1065,10 @@ static int test(struct ps *ps, struct dnf *out)
 		return fail(ps, ps->cur.pos, "expected a comparison (== != < <= > >=), found %s",
 			    tok_text(&ps->cur, b, sizeof(b)));
 	lex(ps);
+	if (!l.n && raw_at(ps)) /* 53 == l4[0:2] */
+		return raw_reversed(ps, &l, op, out);
 	if (l.n == 1 && l.coef[0] == 1 && l.f[0]->type == XT_FLAGS && ps->cur.kind == T_WORD &&
-	    !field_at(&ps->cur)) { /* tcp.flags == syn|ack */
+	    !field_at(&ps->cur) && !raw_at(ps)) { /* tcp.flags == syn|ack */
 		unsigned long long bits;
 
 		if (bits_value(ps, l.f[0], true, &bits))
@@ -841,12 +1081,8 @@ static int test(struct ps *ps, struct dnf *out)
 		return fail(ps, l.pos, "a comparison needs a field");
 	if (l.n == 1 && l.coef[0] == 1 && !r.n)
 		return cmp_range(ps, l.f[0], op, r.k - l.k, l.pos, out);
-	if (!l.n && r.n == 1 && r.coef[0] == 1) { /* 5 < f: f > 5 */
-		static const enum tok_kind flip[] = { [T_LT] = T_GT, [T_LE] = T_GE, [T_GT] = T_LT,
-						      [T_GE] = T_LE, [T_EQ] = T_EQ, [T_NE] = T_NE };
-
-		return cmp_range(ps, r.f[0], flip[op], l.k - r.k, l.pos, out);
-	}
+	if (!l.n && r.n == 1 && r.coef[0] == 1) /* 5 < f: f > 5 */
+		return cmp_range(ps, r.f[0], flip_op[op], l.k - r.k, l.pos, out);
 	return cmp_linear(ps, &l, &r, op, out);
 }
 
@@ -984,22 +1220,28 @@ void xf_match_format(const struct xf_match *m, char *buf, size_t len)
 		OUT("%s", i ? "\nor  " : "    ");
 		for (int j = 0; j < m->nterms[i] && j < XF_MAX_TERMS; j++) {
 			const struct xf_term *t = &m->t[i][j];
+			const char *name = field_name(t->field);
+			char raw[32];
 
 			OUT("%s%s", j ? " and " : "", t->neg ? "not " : "");
-			if (t->kind == XF_T_RANGE && !t->mask && !t->lo && !t->hi)
-				OUT("present(%s)", field_name(t->field));
-			else if (t->kind == XF_T_RANGE)
-				OUT("%s & %#llx in %#llx..%#llx", field_name(t->field),
-				    (unsigned long long)t->mask, (unsigned long long)t->lo,
-				    (unsigned long long)t->hi);
-			else {
+			if (t->kind == XF_T_LINEAR) {
 				OUT("(");
 				for (int k = 0; k < XF_LIN_FIELDS; k++)
 					if (t->f[k])
 						OUT("%s%s", t->coef[k] < 0 ? " - " : (k ? " + " : ""),
 						    field_name(t->f[k]));
 				OUT(" + %lld) %s 0", (long long)t->lo, ops[t->op % 6]);
+				continue;
 			}
+			if (t->kind == XF_T_BYTES) {
+				raw_name(raw, sizeof(raw), t->field, t->off, t->op);
+				name = raw;
+			}
+			if (!t->mask && !t->lo && !t->hi)
+				OUT("present(%s)", name);
+			else
+				OUT("%s & %#llx in %#llx..%#llx", name, (unsigned long long)t->mask,
+				    (unsigned long long)t->lo, (unsigned long long)t->hi);
 		}
 	}
 #undef OUT

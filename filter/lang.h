@@ -5,13 +5,17 @@
  *   unary := "not" unary | "(" expr ")" | test
  *   test  := PROTO | BOOLFIELD | value CMP value | FIELD "in" set
  *          | FIELD ("has" | "any") bits
+ *          | RAW CMP NUMBER | NUMBER CMP RAW | RAW "in" set | RAW ("has" | "any") bits
  *   value := (FIELD | NUMBER) (("+" | "-") (FIELD | NUMBER))*
  *   set   := item | "{" item ("," item)* "}" ;  item := NUMBER | NUMBER..NUMBER
  *          | ADDRESS | CIDR | NAME
+ *   RAW   := ("l2" | "l3" | "l4") "[" OFFSET (":" WIDTH)? "]"
  *   CMP   := == != < <= > >=      (and, or, not: also && || !)
  *
  * PROTO: eth vlan ip ip6 tcp udp icmp icmp6 (true when the packet
- * has that layer). Fields are typed (numbers of a width, booleans, IPv4 and
+ * has that layer). RAW: WIDTH bytes (1, 2, 4 or 8; 1 by default) at OFFSET
+ * (< XF_BYTES_MAX_OFF) from a layer start, big endian: a number of that
+ * width that is never part of a sum (XF_T_BYTES). Fields are typed (numbers of a width, booleans, IPv4 and
  * IPv6 addresses with CIDR, MACs, TCP flags by name); xf_fields lists them.
  * A test on a layer the packet does not have is false. Errors name the
  * column (1-based byte offset) and what was expected there. */

@@ -94,6 +94,21 @@ static void set(struct pkt *k, enum xf_field f, __u64 v)
 	k->s->present[f / 64] |= 1ULL << (f % 64);
 }
 
+/* A layer starts at off: its offset and its bytes to the frame end go
+ * together, so that raw-byte tests (XF_T_BYTES) find the layer wherever its
+ * length is known. */
+static void set_l3(struct pkt *k, size_t off)
+{
+	set(k, XF_L3_OFF, off);
+	set(k, XF_L3_LEN, k->len - off);
+}
+
+static void set_l4(struct pkt *k, size_t off)
+{
+	set(k, XF_L4_OFF, off);
+	set(k, XF_L4_LEN, k->len - off);
+}
+
 /* ---- option walks shared by IPv4 and TCP --------------------------------- */
 
 /* One step of an IPv4 or TCP option walk over [*pos, end) of a header whose
@@ -200,7 +215,7 @@ static void parse_ipv4(struct pkt *k, size_t l3)
 		ipv4_opts(k, l3, hlen);
 	if (!has(k, l3, hlen))
 		return;
-	set(k, XF_L4_LEN, k->len - l3 - hlen);
+	set_l4(k, l3 + hlen);
 	if (off)
 		return;
 	parse_l4(k, false, h[9], l3 + hlen, (__s64)be16(h + 2) - hlen);
@@ -316,7 +331,7 @@ static void parse_ipv6(struct pkt *k, size_t l3)
 	if (w.bad)
 		return;
 	set(k, XF_IP6_UPPER, w.nh);
-	set(k, XF_L4_LEN, k->len - w.l4);
+	set_l4(k, w.l4);
 	if (w.frag_off)
 		return;
 	parse_l4(k, true, w.nh, w.l4, plen - (__s64)(w.l4 - l3 - IP6_HLEN));
@@ -520,7 +535,7 @@ void xf_summarize(const unsigned char *frame, size_t len, struct xf_summary *s)
 	set(&k, XF_ETH_TYPE, type);
 	if (type != ETH_P_IPV4 && type != ETH_P_IPV6)
 		return;
-	set(&k, XF_L3_LEN, len - (tpos + 2));
+	set_l3(&k, tpos + 2);
 	if (type == ETH_P_IPV4)
 		parse_ipv4(&k, tpos + 2);
 	else

@@ -27,6 +27,8 @@
 
 /* Program pins: the CNI attaches prog_from_pod to each new host veth. */
 #define XDP_PIN_PROG_FROM_POD "prog_from_pod"
+#define XDP_PIN_POD_PROGS "xdp_pod_progs"  /* PROG_ARRAY: pod_entry tail calls from_pod */
+#define XDP_POD_PROG_MAIN 0
 
 #define XDP_MAX_ENDPOINTS 65536
 #define XDP_MAX_NODES     4096
@@ -50,6 +52,7 @@ enum xdp_drop_reason {
 	XDP_DROP_NOT_READY,      /* endpoint known but its datapath state is not ready */
 	XDP_DROP_UNSUPPORTED,    /* ethertype/protocol the datapath refuses from pods */
 	XDP_DROP_FILTER,         /* an emergency filter (issue 6) dropped it */
+	XDP_DROP_NO_PROG,        /* pod_entry found no from_pod to tail call */
 	XDP_DROP_MAX,
 };
 

@@ -179,7 +179,7 @@ struct xf_match {
  * packet still holding a just-unlinked slot number reads the old rule, and
  * `gen` (in the slot and in every reference) tells a reused slot apart. */
 #define XF_MAX_RULES      1024
-#define XF_BUCKET_MAX     15
+#define XF_BUCKET_MAX     16
 #define XF_SAMPLE_BYTES   128
 
 #define XDP_PIN_FILTER_RULES  "xdp_filter_rules"

@@ -3,8 +3,10 @@
  * the text or just past its end, and leave no half-compiled match behind. A
  * compiled rule must respect the compiled form's limits, format into any
  * buffer without overrunning it, and evaluate on an empty summary and on
- * summaries with random fields present; when the text has no ')', "not (text)"
- * must evaluate to the negation wherever both compile. */
+ * summaries with random fields present, over random frames (raw-byte tests
+ * read them: exactly len bytes on the heap, so an over-read shows under
+ * ASan); when the text has no ')', "not (text)" must evaluate to the
+ * negation wherever both compile. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -49,6 +51,19 @@ static void random_summary(struct xf_summary *s)
 	}
 }
 
+/* A frame of 0..96 random bytes, where the layer offsets often point. */
+static unsigned char *random_frame(size_t *len)
+{
+	unsigned char *b;
+
+	*len = rnd() % 97;
+	b = malloc(*len ? *len : 1);
+	CHECK(b);
+	for (size_t i = 0; i < *len; i++)
+		b[i] = (unsigned char)rnd();
+	return b;
+}
+
 static void check_match(const struct xf_match *m)
 {
 	CHECK(m->nconj >= 1 && m->nconj <= XF_MAX_CONJ);
@@ -58,6 +73,13 @@ static void check_match(const struct xf_match *m)
 			const struct xf_term *t = &m->t[i][j];
 
 			CHECK(t->neg <= 1);
+			if (t->kind == XF_T_BYTES) {
+				CHECK(t->field <= XF_LAYER_L4);
+				CHECK(t->op == 1 || t->op == 2 || t->op == 4 || t->op == 8);
+				CHECK(t->off < XF_BYTES_MAX_OFF);
+				CHECK(t->lo <= t->hi);
+				continue;
+			}
 			if (t->kind == XF_T_RANGE) {
 				CHECK(t->field > XF_NONE && t->field < XF_FIELD_MAX);
 				CHECK(t->lo <= t->hi);
@@ -125,7 +147,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rng |= 1;
 
 	memset(&s, 0, sizeof(s));
-	(void)xf_match_eval(&m, &s);
+	(void)xf_match_eval(&m, &s, NULL, 0);
+	{
+		size_t flen;
+		unsigned char *frame = random_frame(&flen);
+
+		random_summary(&s);
+		(void)xf_match_eval(&m, &s, frame, flen);
+		free(frame);
+	}
 	if (strchr(text, ')') || len + 8 > sizeof(neg))
 		return 0;
 	snprintf(neg, sizeof(neg), "not (%s)", text);
@@ -136,10 +166,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		check_match(&nm);
 	}
-	CHECK(!nm.nconj || xf_match_eval(&nm, &s) == !xf_match_eval(&m, &s));
+	CHECK(!nm.nconj || xf_match_eval(&nm, &s, NULL, 0) == !xf_match_eval(&m, &s, NULL, 0));
 	for (int k = 0; k < 8; k++) {
+		size_t flen;
+		unsigned char *frame = random_frame(&flen);
+
 		random_summary(&s);
-		CHECK(!nm.nconj || xf_match_eval(&nm, &s) == !xf_match_eval(&m, &s));
+		if (k & 1) { /* layers inside the frame */
+			s.v[XF_L3_OFF] = flen ? rnd() % flen : 0;
+			s.v[XF_L4_OFF] = flen ? rnd() % flen : 0;
+		}
+		CHECK(!nm.nconj || xf_match_eval(&nm, &s, frame, flen) ==
+				   !xf_match_eval(&m, &s, frame, flen));
+		free(frame);
 	}
 	return 0;
 }

@@ -223,6 +223,15 @@ static void check_invariants(const struct xf_summary *s, size_t n)
 		assert_true(xf_present(s, XF_L3_LEN));
 		assert_true(s->v[XF_L4_LEN] <= s->v[XF_L3_LEN]);
 	}
+	/* A layer's offset goes with its length: together they reach the end. */
+	assert_int_equal(xf_present(s, XF_L3_OFF), xf_present(s, XF_L3_LEN));
+	assert_int_equal(xf_present(s, XF_L4_OFF), xf_present(s, XF_L4_LEN));
+	if (xf_present(s, XF_L3_OFF))
+		assert_int_equal(s->v[XF_L3_OFF] + s->v[XF_L3_LEN], n);
+	if (xf_present(s, XF_L4_OFF)) {
+		assert_int_equal(s->v[XF_L4_OFF] + s->v[XF_L4_LEN], n);
+		assert_true(s->v[XF_L4_OFF] >= s->v[XF_L3_OFF] + 20);
+	}
 	/* L4 fields only with a known L4 start, never in a later fragment. */
 	if (xf_present(s, XF_TCP_SPORT) || xf_present(s, XF_UDP_SPORT) ||
 	    xf_present(s, XF_ICMP_TYPE) || xf_present(s, XF_ICMP6_TYPE)) {
@@ -307,9 +316,11 @@ static void test_runts(void **state)
 	summarize_n(f.b, 14, &s);
 	HAS(XF_ETH_TYPE, 0x0800);
 	HAS(XF_L3_LEN, 0);
+	HAS(XF_L3_OFF, 14);
 	NO(XF_L4_LEN);
 	NO_IP4(s);
-	none_in(&s, XF_FRAG, XF_FIELD_MAX - 1);
+	none_in(&s, XF_FRAG, XF_L3_OFF - 1);
+	NO(XF_L4_OFF);
 
 	/* 19 bytes of IPv4: still no IPv4 fields. */
 	summarize_n(f.b, 14 + 19, &s);
@@ -334,7 +345,7 @@ static void test_eth_non_ip(void **state)
 	NO(XF_VLAN_ID);
 	NO(XF_L3_LEN);
 	NO(XF_L4_LEN);
-	none_in(&s, XF_IP_VERSION, XF_FIELD_MAX - 1);
+	none_in(&s, XF_IP_VERSION, XF_FIELD_MAX - 1); /* XF_L3_OFF, XF_L4_OFF too */
 }
 
 static void test_vlan_single(void **state)
@@ -1470,6 +1481,114 @@ static void test_icmp6_other_types(void **state)
 	NO_ICMP(s);
 }
 
+/* ---- layer offsets (raw-byte tests) ---------------------------------------- */
+
+/* XF_L3_OFF / XF_L4_OFF: where the IP and L4 headers start, past VLAN tags,
+ * IPv4 options and IPv6 extension headers; present exactly when l3.len /
+ * l4.len are. */
+static void test_layer_offsets(void **state)
+{
+	static const unsigned char ipopt[] = { 0x94, 4, 0, 0 }; /* router alert */
+	struct xf_summary s;
+	struct fr f;
+
+	(void)state;
+	eth(&f, 0x0800);
+	ip4(&f, 17, NULL, 0);
+	udp(&f, 1, 53);
+	finish(&f);
+	summarize(&f, &s);
+	HAS(XF_L3_OFF, 14);
+	HAS(XF_L4_OFF, 34);
+
+	tcp4(&f, ipopt, sizeof(ipopt), NULL, 0, 4);
+	summarize(&f, &s);
+	HAS(XF_L3_OFF, 14);
+	HAS(XF_L4_OFF, 38);           /* after the options */
+
+	/* One tag, then two (802.1ad + 802.1Q) in front of IPv6. */
+	eth(&f, 0x8100);
+	put16(&f, 100);
+	put16(&f, 0x0800);
+	ip4(&f, 6, NULL, 0);
+	tcp(&f, 0x02, NULL, 0);
+	finish(&f);
+	summarize(&f, &s);
+	HAS(XF_L3_OFF, 18);
+	HAS(XF_L4_OFF, 38);
+	eth(&f, 0x88a8);
+	put16(&f, 1);
+	put16(&f, 0x8100);
+	put16(&f, 2);
+	put16(&f, 0x86dd);
+	ip6(&f, 17);
+	udp(&f, 1, 2);
+	finish(&f);
+	summarize(&f, &s);
+	HAS(XF_L3_OFF, 22);
+	HAS(XF_L4_OFF, 62);
+
+	/* IPv6 with HBH (16), a routing header (24) and a fragment header (8). */
+	eth(&f, 0x86dd);
+	ip6(&f, 0);
+	ext6(&f, 43, 1);
+	rh6(&f, 44, 2, 1);
+	frag6(&f, 17, 0, 0);
+	udp(&f, 1, 2);
+	finish(&f);
+	summarize(&f, &s);
+	HAS(XF_L3_OFF, 14);
+	HAS(XF_L4_OFF, 14 + 40 + 16 + 24 + 8);
+	HAS(XF_IP6_EXT_COUNT, 3);
+	/* the chain cut inside the routing header: no L4 start */
+	summarize_n(f.b, 14 + 40 + 16 + 10, &s);
+	HAS(XF_L3_OFF, 14);
+	NO(XF_L4_OFF);
+	NO(XF_L4_LEN);
+
+	/* ARP: no L3 or L4 offset. */
+	eth(&f, 0x0806);
+	data(&f, 28);
+	summarize(&f, &s);
+	NO(XF_L3_OFF);
+	NO(XF_L4_OFF);
+
+	/* IPv4 cut inside its header, or with ihl < 5: L3 only. */
+	tcp4(&f, NULL, 0, NULL, 0, 0);
+	summarize_n(f.b, 14 + 10, &s);
+	HAS(XF_L3_OFF, 14);
+	NO(XF_L4_OFF);
+	f.b[14] = 0x44;
+	summarize(&f, &s);
+	HAS(XF_L3_OFF, 14);
+	NO(XF_L4_OFF);
+
+	/* A runt: nothing. */
+	summarize_n(f.b, 13, &s);
+	NO(XF_L3_OFF);
+	NO(XF_L4_OFF);
+}
+
+/* A later IPv4 fragment has l4.len, so it has an L4 offset too (where the
+ * fragment's payload starts) while its L4 fields are absent: a raw test on
+ * l4 must come with an L4 field to skip such fragments. */
+static void test_layer_offsets_later_fragment(void **state)
+{
+	struct xf_summary s;
+	struct fr f;
+
+	(void)state;
+	eth(&f, 0x0800);
+	ip4(&f, 17, NULL, 0);
+	data(&f, 16);
+	finish(&f);
+	set16(&f, 14 + 6, 185);       /* offset 1480 */
+	summarize(&f, &s);
+	HAS(XF_L4_OFF, 34);
+	HAS(XF_L4_LEN, 16);
+	NO_UDP(s);
+}
+
 /* ---- sweeps --------------------------------------------------------------- */
 
 /* Fields whose value may change when a frame is cut (lengths, and the
@@ -1539,6 +1658,10 @@ static void test_truncated_ipv4_tcp(void **state)
 		assert_int_equal(xf_present(&s, XF_L3_LEN), n >= 14);
 		assert_int_equal(xf_present(&s, XF_IP_VERSION), n >= l3 + 20);
 		assert_int_equal(xf_present(&s, XF_L4_LEN), n >= l4);
+		if (n >= 14)
+			HAS(XF_L3_OFF, l3);
+		if (n >= l4)
+			HAS(XF_L4_OFF, l4);
 		assert_int_equal(xf_present(&s, XF_TCP_SPORT), n >= l4 + 20);
 		assert_int_equal(xf_present(&s, XF_TCP_OPT_MSS), n >= l4 + 24);
 		assert_int_equal(xf_present(&s, XF_TCP_OPT_WSCALE), n >= l4 + 28);
@@ -1578,6 +1701,11 @@ static void test_truncated_ipv6_chain(void **state)
 	for (size_t n = 0; n <= f.n; n++) {
 		summarize_n(f.b, n, &s);
 		assert_int_equal(xf_present(&s, XF_IP6_UPPER), n >= chain_end);
+		assert_int_equal(xf_present(&s, XF_L4_OFF), n >= chain_end);
+		if (n >= chain_end)
+			HAS(XF_L4_OFF, chain_end);
+		if (n >= 18)
+			HAS(XF_L3_OFF, 18);   /* behind the tag */
 		assert_int_equal(xf_present(&s, XF_TCP_SPORT), n >= chain_end + 20);
 		if (n >= 18 + 40)
 			HAS(XF_IP6_EXT_MALFORMED, n < chain_end);
@@ -1679,6 +1807,8 @@ int main(void)
 		cmocka_unit_test(test_icmp6_ra_rdnss),
 		cmocka_unit_test(test_icmp6_nd_malformed),
 		cmocka_unit_test(test_icmp6_other_types),
+		cmocka_unit_test(test_layer_offsets),
+		cmocka_unit_test(test_layer_offsets_later_fragment),
 		cmocka_unit_test(test_truncated_ipv4_tcp),
 		cmocka_unit_test(test_truncated_ipv6_chain),
 		cmocka_unit_test(test_random_frames),

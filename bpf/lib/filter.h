@@ -1,0 +1,457 @@
+/* filter: the emergency drop filters in the datapath (include/xdpath/filter.h
+ * has the maps' layout and how the agent publishes a rule).
+ *
+ * xf_run_filters(): summarize the packet once (filter_summary.h), gather the
+ * rules to try (one index bucket per indexed field the packet has, then the
+ * scan list), evaluate each with bounded loops, and decide: a matching pass
+ * rule wins; otherwise the first matching drop rule, or rate-limit rule
+ * over its budget, drops. Every matching rule counts the packet (hits,
+ * bytes); the one that drops also counts a drop, and 1 in 2^sample_shift of
+ * its drops per CPU goes to the xdp_filter_events ring. A rule past its
+ * expiry (boot time) never matches, whether or not the agent is running.
+ * Nothing here reads or writes policy state: a pass rule only ends the
+ * filters. */
+#ifndef XDPATH_BPF_FILTER_H
+#define XDPATH_BPF_FILTER_H
+
+#include "filter_summary.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XF_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct xf_rule);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdp_filter_rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XF_MAX_RULES * XF_MAX_CONJ);
+	__type(key, struct xf_idx_key);
+	__type(value, struct xf_bucket);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdp_filter_index SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xf_scan);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdp_filter_scan SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xf_cfg);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdp_filter_cfg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XF_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct xf_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdp_filter_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XF_MAX_RATE_KEYS);
+	__type(key, struct xf_rate_key);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdp_filter_rate SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, XF_EVENTS_BYTES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdp_filter_events SEC(".maps");
+
+/* A field number already checked < XF_FIELD_MAX, masked for the verifier
+ * (struct xf_sum is followed by more of the scratch value). */
+#define XF_VIDX(f) XF_MASK(f, 127)
+
+#define XF_PASS 0
+#define XF_DROP 1
+
+/* ---- one test, one rule ---------------------------------------------------- */
+
+__always_inline_fn int xf_present(const struct xf_sum *s, __u32 f)
+{
+	if (f == XF_NONE || f >= XF_FIELD_MAX)
+		return 0;
+	return (s->present[(f >> 6) & 1] >> (f & 63)) & 1;
+}
+
+__always_inline_fn int xf_linear(const struct xf_term *t, const struct xf_sum *s)
+{
+	__s64 sum = (__s64)t->lo;
+
+	for (int i = 0; i < XF_LIN_FIELDS; i++) {
+		__u32 f = t->f[i];
+
+		if (f == XF_NONE)
+			continue;
+		if (!xf_present(s, f))
+			return 0;
+		if (t->coef[i] < 0)
+			sum -= (__s64)s->v[XF_VIDX(f)];
+		else
+			sum += (__s64)s->v[XF_VIDX(f)];
+	}
+	switch (t->op) {
+	case XF_OP_EQ:
+		return sum == 0;
+	case XF_OP_NE:
+		return sum != 0;
+	case XF_OP_LT:
+		return sum < 0;
+	case XF_OP_LE:
+		return sum <= 0;
+	case XF_OP_GT:
+		return sum > 0;
+	case XF_OP_GE:
+		return sum >= 0;
+	}
+	return 0;
+}
+
+/* A raw-byte test's value: width bytes big endian at off from a layer. */
+__always_inline_fn int xf_bytes(struct xf_run *r, const struct xf_term *t, __u64 *v)
+{
+	const struct xf_sum *s = &r->sc->s;
+	__u32 base = 0, off;
+	__u8 b[8] = {};
+	__u64 x = 0;
+	int w = t->op;
+
+	if (t->field == XF_LAYER_L3 || t->field == XF_LAYER_L4) {
+		__u32 f = t->field == XF_LAYER_L3 ? XF_L3_OFF : XF_L4_OFF;
+
+		if (!xf_present(s, f))
+			return -1;
+		base = s->v[XF_VIDX(f)];
+	} else if (t->field != XF_LAYER_L2) {
+		return -1;
+	}
+	off = base + t->off;
+	if (w == 1)
+		w = xf_read(r, off, b, 1) ? -1 : 1;
+	else if (w == 2)
+		w = xf_read(r, off, b, 2) ? -1 : 2;
+	else if (w == 4)
+		w = xf_read(r, off, b, 4) ? -1 : 4;
+	else if (w == 8)
+		w = xf_read(r, off, b, 8) ? -1 : 8;
+	else
+		w = -1;
+	if (w < 0)
+		return -1;
+	for (int i = 0; i < 8; i++)
+		if (i < w)
+			x = x << 8 | b[i];
+	*v = x;
+	return 0;
+}
+
+__always_inline_fn int xf_term_ok(struct xf_run *r, const struct xf_term *t)
+{
+	const struct xf_sum *s = &r->sc->s;
+	__u64 v;
+	int ok;
+
+	if (t->kind == XF_T_LINEAR) {
+		ok = xf_linear(t, s);
+	} else if (t->kind == XF_T_BYTES) {
+		ok = !xf_bytes(r, t, &v);
+		if (ok) {
+			v &= t->mask;
+			ok = v >= t->lo && v <= t->hi;
+		}
+	} else {
+		__u32 f = t->field;
+
+		ok = xf_present(s, f);
+		if (ok) {
+			v = s->v[XF_VIDX(f)] & t->mask;
+			ok = v >= t->lo && v <= t->hi;
+		}
+	}
+	return t->neg ? !ok : ok;
+}
+
+struct xf_conj_ctx {
+	struct xf_run *r;
+	const struct xf_match *m;
+	__u32 c, n;              /* the alternative being tested, its tests */
+	int all;                 /* every test so far holds */
+	int matched;
+};
+
+static long xf_test(__u32 j, void *ctx)
+{
+	struct xf_conj_ctx *x = ctx;
+
+	if (j >= x->n || j >= XF_MAX_TERMS)
+		return 1;
+	if (!xf_term_ok(x->r, &x->m->t[XF_MASK(x->c, XF_MAX_CONJ - 1)][XF_MASK(j, XF_MAX_TERMS - 1)])) {
+		x->all = 0;
+		return 1;
+	}
+	return 0;
+}
+
+/* Alternative c: every test holds. */
+static long xf_conj(__u32 c, void *ctx)
+{
+	struct xf_conj_ctx *x = ctx;
+
+	if (c >= x->m->nconj || c >= XF_MAX_CONJ)
+		return 1;
+	x->c = c;
+	x->n = x->m->nterms[XF_MASK(c, XF_MAX_CONJ - 1)];
+	x->all = 1;
+	bpf_loop(XF_MAX_TERMS, xf_test, x, 0);
+	if (!x->all)
+		return 0;
+	x->matched = 1;
+	return 1;
+}
+
+__always_inline_fn int xf_match(struct xf_run *r, const struct xf_match *m)
+{
+	struct xf_conj_ctx x = { .r = r, .m = m };
+
+	bpf_loop(XF_MAX_CONJ, xf_conj, &x, 0);
+	return x.matched;
+}
+
+/* ---- actions --------------------------------------------------------------- */
+
+/* GCRA: each packet moves the theoretical arrival time (tat) on by the
+ * emission interval; over budget when it would be more than the burst
+ * ahead of now. Compare-and-swap keeps CPUs from spending one token twice. */
+__always_inline_fn int xf_over_rate(struct xf_run *r, __u32 slot, const struct xf_rule *rule)
+{
+	struct xf_rate_key k = { .slot = slot, .gen = rule->gen };
+	const struct xf_sum *s = &r->sc->s;
+	__u64 interval, tol, now = bpf_ktime_get_boot_ns(), *tat, old, next, init = 0;
+	__u32 rate = rule->rate_pps;
+
+	if (!rate)
+		return 1;
+	if (rule->rate_per == XF_RATE_SRC || rule->rate_per == XF_RATE_DST) {
+		int src = rule->rate_per == XF_RATE_SRC;
+		__u32 f4 = src ? XF_IP_SRC : XF_IP_DST, hi = src ? XF_IP6_SRC_HI : XF_IP6_DST_HI;
+
+		if (xf_present(s, f4)) {
+			__u64 a = s->v[f4];
+
+			__builtin_memcpy(k.addr, &a, 8);
+		} else if (xf_present(s, hi)) {
+			__u64 a = s->v[hi], b = s->v[hi + 1];
+
+			__builtin_memcpy(k.addr, &a, 8);
+			__builtin_memcpy(k.addr + 8, &b, 8);
+		}
+	}
+	interval = 1000000000ULL / rate;
+	tol = interval * (rate / 10 + 1);
+	tat = bpf_map_lookup_elem(&xdp_filter_rate, &k);
+	if (!tat) {
+		bpf_map_update_elem(&xdp_filter_rate, &k, &init, BPF_NOEXIST);
+		tat = bpf_map_lookup_elem(&xdp_filter_rate, &k);
+		if (!tat)
+			return 0;        /* no room to account: let it through */
+	}
+	old = *tat;
+	next = (old > now ? old : now) + interval;
+	if (next - now > tol)
+		return 1;
+	__sync_val_compare_and_swap(tat, old, next);
+	return 0;
+}
+
+/* Try the rule a reference names. */
+__always_inline_fn void xf_try(struct xf_run *r, struct xf_ref ref)
+{
+	__u32 slot = ref.slot;
+	struct xf_rule *rule = bpf_map_lookup_elem(&xdp_filter_rules, &slot);
+	struct xf_stats *st;
+
+	if (!rule || !rule->gen || rule->gen != ref.gen || !(rule->scope & r->at))
+		return;
+	if (rule->ifindex && rule->ifindex != r->ifindex)
+		return;
+	if (rule->expire_ns) {
+		if (!r->now)
+			r->now = bpf_ktime_get_boot_ns();
+		if (r->now >= rule->expire_ns)
+			return;
+	}
+	if (!xf_match(r, &rule->m))
+		return;
+	st = bpf_map_lookup_elem(&xdp_filter_stats, &slot);
+	if (st) {
+		st->packets++;
+		st->bytes += r->len;
+	}
+	switch (rule->action) {
+	case XF_ACT_PASS:
+		if (r->pass_slot < 0)
+			r->pass_slot = slot;
+		break;
+	case XF_ACT_RATE:
+		if (!xf_over_rate(r, slot, rule))
+			break;
+		/* fall through: over budget */
+	case XF_ACT_DROP:
+		if (r->drop_slot < 0) {
+			r->drop_slot = slot;
+			r->drop_gen = rule->gen;
+			r->drop_action = rule->action;
+		}
+		break;
+	default:
+		break;               /* count */
+	}
+}
+
+static long xf_try_scan(__u32 i, void *ctx)
+{
+	struct xf_run *r = ctx;
+
+	if (i >= r->n || i >= XF_MAX_RULES)
+		return 1;
+	xf_try(r, r->scan->r[XF_MASK(i, XF_MAX_RULES - 1)]);
+	return 0;
+}
+
+static long xf_try_bucket(__u32 i, void *ctx)
+{
+	struct xf_run *r = ctx;
+
+	if (i >= r->n || i >= XF_BUCKET_MAX)
+		return 1;
+	xf_try(r, r->bucket->r[XF_MASK(i, XF_BUCKET_MAX - 1)]);
+	return 0;
+}
+
+#define XF_IDX_COUNT(F) +1
+#define XF_IDX_CASE(F)                                                          \
+	if (i == j++)                                                           \
+		return F;
+enum { XF_NIDX = 0 XF_IDX_FIELDS(XF_IDX_COUNT) };
+
+/* The i-th indexed field (XF_IDX_FIELDS), XF_NONE past the last. */
+__always_inline_fn __u32 xf_idx_field(__u32 i)
+{
+	__u32 j = 0;
+
+	XF_IDX_FIELDS(XF_IDX_CASE)
+	return XF_NONE;
+}
+
+/* Indexed field i: if some rule is indexed on it, the rules of the bucket
+ * for this packet's value. A packet has one value per field, so a rule
+ * (indexed on one field: agent/filtermap.c) is tried at most once. */
+static long xf_probe(__u32 i, void *ctx)
+{
+	struct xf_run *r = ctx;
+	struct xf_idx_key k = {};
+	__u32 f;
+
+	if (i >= XF_NIDX)
+		return 1;
+	f = xf_idx_field(i);
+	if (f >= XF_FIELD_MAX || !(r->idx_fields & (1ULL << f)) || !xf_present(&r->sc->s, f))
+		return 0;
+	k.field = f;
+	k.value = r->sc->s.v[XF_VIDX(f)];
+	r->bucket = bpf_map_lookup_elem(&xdp_filter_index, &k);
+	if (!r->bucket || !r->bucket->n)
+		return 0;
+	r->n = r->bucket->n;
+	bpf_loop(XF_BUCKET_MAX, xf_try_bucket, r, 0);
+	return 0;
+}
+
+__always_inline_fn void xf_sample(struct xf_run *r, const struct xf_cfg *cfg, __u64 drops)
+{
+	struct xf_event *e;
+	__u32 cap = r->len < XF_SAMPLE_BYTES ? r->len : XF_SAMPLE_BYTES;
+
+	if (drops & ((1ULL << (cfg->sample_shift & 31)) - 1))
+		return;
+	e = bpf_ringbuf_reserve(&xdp_filter_events, sizeof(*e), 0);
+	if (!e)
+		return;
+	e->ts_ns = bpf_ktime_get_ns();
+	e->gen = r->drop_gen;
+	e->slot = r->drop_slot;
+	e->at = r->at == XF_SCOPE_UPLINK ? XF_AT_UPLINK : XF_AT_POD;
+	e->action = r->drop_action;
+	e->ifindex = r->ifindex;
+	e->len = r->len;
+	e->caplen = 0;
+	e->pad = 0;
+	/* (cap - 1) & mask + 1: the same value, in a form whose bounds the
+	 * verifier sees in the register the helper gets. */
+	if (cap >= 1 && !XF_LOAD(r->ctx, 0, e->data, ((cap - 1) & (XF_SAMPLE_BYTES - 1)) + 1))
+		e->caplen = cap;
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* XF_PASS or XF_DROP for the packet in ctx, arriving at `at`
+ * (XF_SCOPE_UPLINK / XF_SCOPE_PODS) on ifindex. A BPF-to-BPF call, not
+ * inlined: its stack (the summary walk's state) ends with it, so the
+ * verifier continues the caller with two states (pass, drop) instead of
+ * one per path through the filters. */
+static __attribute__((noinline)) int xf_run_filters(XF_CTX *ctx, __u32 at, __u32 ifindex)
+{
+	__u32 zero = 0, slot;
+	const struct xf_cfg *cfg = bpf_map_lookup_elem(&xdp_filter_cfg, &zero);
+	struct xf_stats *st;
+	struct xf_run run = {}, *r = &run;
+
+	if (!cfg || !cfg->nrules)
+		return XF_PASS;
+	r->sc = bpf_map_lookup_elem(&xdp_filter_scratch, &zero);
+	if (!r->sc)
+		return XF_PASS;
+	r->ctx = ctx;
+	r->len = XF_LEN(ctx);
+	r->need = cfg->need;
+	r->at = at;
+	r->ifindex = ifindex;
+	r->pass_slot = -1;
+	r->drop_slot = -1;
+#ifndef XF_DBG_NOSUM
+	xf_summarize(r);
+#endif
+
+	r->idx_fields = cfg->idx_fields;
+	if (r->idx_fields)
+		bpf_loop(XF_NIDX, xf_probe, r, 0);
+	if (cfg->scan_scope & at) {
+		r->scan = bpf_map_lookup_elem(&xdp_filter_scan, &zero);
+		if (r->scan && r->scan->n) {
+			r->n = r->scan->n;
+			bpf_loop(XF_MAX_RULES, xf_try_scan, r, 0);
+		}
+	}
+	if (r->pass_slot >= 0 || r->drop_slot < 0)
+		return XF_PASS;
+	slot = r->drop_slot;
+	st = bpf_map_lookup_elem(&xdp_filter_stats, &slot);
+	if (st) {
+		st->drops++;
+		xf_sample(r, cfg, st->drops - 1);
+	}
+	return XF_DROP;
+}
+
+#endif
