@@ -136,6 +136,12 @@ $(BUILD)/bench/policy_prog_bench: bench/policy_prog_bench.c $(BPF_SKELS) $(wildc
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c,$^) $(LDLIBS)
 
+# Filter datapath micro-benchmark (vs xdp-tools' xdp-filter): the
+# xdp_uplink skeleton, the filter library (rules) and the agent's map writer.
+$(BUILD)/bench/filter_prog_bench: bench/filter_prog_bench.c bench/benchutil.h $(BPF_SKELS) $(FILTER_OBJS) $(OBJ)/agent/filtermap.o $(wildcard include/xdpath/*.h agent/filtermap.h filter/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iagent -Ibench $(LDFLAGS) -o $@ $(filter %.c %.o,$^) $(LDLIBS)
+
 # libFuzzer targets over the network-config parser and the policy
 # manifest parser (clang only).
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE \

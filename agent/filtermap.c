@@ -117,6 +117,38 @@ bool filtermap_index_keys(const struct xf_match *m, uint32_t *field, uint64_t ke
 	return false;
 }
 
+bool filtermap_exact(const struct xf_match *m)
+{
+	uint64_t keys[XF_MAX_CONJ];
+	uint32_t field;
+
+	return m->nconj == 1 && m->nterms[0] == 1 && filtermap_index_keys(m, &field, keys);
+}
+
+/* The bit of field f in xdp_filter_ports, or 0 if f is not a port field. */
+static uint32_t port_bit(uint32_t f)
+{
+	for (uint32_t i = 0; i < NIDX; i++)
+		if (idx_fields[i] == f && (f == XF_TCP_SPORT || f == XF_TCP_DPORT ||
+					   f == XF_UDP_SPORT || f == XF_UDP_DPORT))
+			return 1U << i;
+	return 0;
+}
+
+/* Set (before a port key is linked) or clear (after its bucket is gone)
+ * the port's bit. */
+static int port_mark(const struct filtermap *fm, uint32_t f, uint64_t port, bool on)
+{
+	uint32_t bit = port_bit(f), key = (uint32_t)port, v = 0;
+
+	if (!bit || port > 0xffff)
+		return 0;
+	if (bpf_map_lookup_elem(fm->ports_fd, &key, &v))
+		return -errno;
+	v = on ? v | bit : v & ~bit;
+	return bpf_map_update_elem(fm->ports_fd, &key, &v, BPF_ANY) ? -errno : 0;
+}
+
 /* ---- map access ---------------------------------------------------------- */
 
 static int get_bucket(const struct filtermap *fm, uint32_t field, uint64_t value,
@@ -210,7 +242,8 @@ static int zero_stats(const struct filtermap *fm, uint32_t slot)
 
 static int link_rule(struct filtermap *fm, uint32_t slot, const struct fm_slot *s)
 {
-	struct xf_ref ref = { .slot = (uint16_t)slot, .gen = s->gen };
+	struct xf_ref ref = { .slot = (uint16_t)slot, .flags = s->exact ? XF_REF_EXACT : 0,
+			      .gen = s->gen };
 	struct xf_scan *scan;
 	struct xf_bucket b;
 	int err;
@@ -221,6 +254,9 @@ static int link_rule(struct filtermap *fm, uint32_t slot, const struct fm_slot *
 			return err;
 		if (b.n >= XF_BUCKET_MAX)
 			return -ENOSPC;
+		err = port_mark(fm, s->field, s->keys[0], true);
+		if (err)
+			return err;
 		b.r[b.n++] = ref;
 		return put_bucket(fm, s->field, s->keys[0], &b);
 	}
@@ -260,6 +296,8 @@ static int unlink_rule(struct filtermap *fm, uint32_t slot, const struct fm_slot
 		err = get_bucket(fm, s->field, s->keys[0], &b);
 		if (!err && drop_ref(b.r, &b.n, slot, s->gen))
 			err = put_bucket(fm, s->field, s->keys[0], &b);
+		if (!err && !b.n)
+			err = port_mark(fm, s->field, s->keys[0], false);
 		return err;
 	}
 	scan = malloc(sizeof(*scan));
@@ -304,6 +342,7 @@ int filtermap_add(struct filtermap *fm, struct xf_rule *rule, uint32_t *slot, ui
 	s.need = filtermap_need(&rule->m);
 	s.indexed = filtermap_index_keys(&rule->m, &s.field, s.keys);
 	s.nkeys = s.indexed ? 1 : 0;
+	s.exact = s.indexed && filtermap_exact(&rule->m);
 	if (s.indexed) {
 		struct xf_bucket b;
 
@@ -312,7 +351,7 @@ int filtermap_add(struct filtermap *fm, struct xf_rule *rule, uint32_t *slot, ui
 		if (err)
 			return err;
 		if (b.n >= XF_BUCKET_MAX)
-			s.indexed = false;
+			s.indexed = s.exact = false;
 	}
 	rule->gen = s.gen;
 	if (bpf_map_update_elem(fm->rules_fd, &at, rule, BPF_ANY))
@@ -400,6 +439,7 @@ static void adopt(struct filtermap *fm, const struct xf_rule *rules, const struc
 		return;
 	s->gen = r->gen;
 	s->indexed = indexed;
+	s->exact = indexed && (r->flags & XF_REF_EXACT);
 	s->field = field;
 	s->keys[0] = key;
 	s->nkeys = indexed;
@@ -433,6 +473,8 @@ static int rebuild(struct filtermap *fm)
 			continue;
 		for (uint32_t i = 0; i < b.n && i < XF_BUCKET_MAX; i++)
 			adopt(fm, rules, &b.r[i], true, k.field, k.value);
+		if (b.n)
+			port_mark(fm, k.field, k.value, true);
 	}
 	err = get_scan(fm, scan);
 	if (err)
@@ -457,19 +499,20 @@ out:
 	return err;
 }
 
-int filtermap_init(struct filtermap *fm, int rules_fd, int index_fd, int scan_fd, int cfg_fd,
-		   int stats_fd)
+int filtermap_init(struct filtermap *fm, const struct filtermap_fds *fds)
 {
 	uint32_t zero = 0;
 	struct xf_cfg c;
 
 	memset(fm, 0, sizeof(*fm));
-	fm->rules_fd = rules_fd;
-	fm->index_fd = index_fd;
-	fm->scan_fd = scan_fd;
-	fm->cfg_fd = cfg_fd;
-	fm->stats_fd = stats_fd;
-	if (!bpf_map_lookup_elem(cfg_fd, &zero, &c))
+	fm->rules_fd = fds->rules;
+	fm->index_fd = fds->index;
+	fm->scan_fd = fds->scan;
+	fm->cfg_fd = fds->cfg;
+	fm->stats_fd = fds->stats;
+	fm->ports_fd = fds->ports;
+	fm->sample_shift = XF_SAMPLE_SHIFT_DEFAULT;
+	if (!bpf_map_lookup_elem(fds->cfg, &zero, &c) && c.nrules)
 		fm->sample_shift = c.sample_shift;
 	return rebuild(fm);
 }
@@ -489,17 +532,19 @@ int filtermap_open(struct filtermap *fm, const char *pin_root)
 {
 	static const char *const names[] = { XDP_PIN_FILTER_RULES, XDP_PIN_FILTER_INDEX,
 					     XDP_PIN_FILTER_SCAN, XDP_PIN_FILTER_CFG,
-					     XDP_PIN_FILTER_STATS };
-	int fds[5], err = 0, i;
+					     XDP_PIN_FILTER_STATS, XDP_PIN_FILTER_PORTS };
+	int fds[6], err = 0, i;
+	struct filtermap_fds f;
 
-	for (i = 0; i < 5; i++) {
+	for (i = 0; i < 6; i++) {
 		fds[i] = pin_open(pin_root, names[i]);
 		if (fds[i] < 0) {
 			err = fds[i];
 			goto fail;
 		}
 	}
-	err = filtermap_init(fm, fds[0], fds[1], fds[2], fds[3], fds[4]);
+	f = (struct filtermap_fds){ fds[0], fds[1], fds[2], fds[3], fds[4], fds[5] };
+	err = filtermap_init(fm, &f);
 	if (err)
 		goto fail;
 	fm->own_fds = true;
@@ -519,5 +564,6 @@ void filtermap_close(struct filtermap *fm)
 	close(fm->scan_fd);
 	close(fm->cfg_fd);
 	close(fm->stats_fd);
+	close(fm->ports_fd);
 	fm->own_fds = false;
 }

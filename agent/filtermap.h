@@ -24,6 +24,7 @@
 struct fm_slot {
 	uint32_t gen;            /* 0: free */
 	bool indexed;            /* linked in index buckets (else in the scan list) */
+	bool exact;              /* indexed, and the index test is the whole rule */
 	uint8_t nkeys;
 	uint8_t scope;
 	uint32_t need;           /* XF_NEED_* its tests read */
@@ -31,8 +32,13 @@ struct fm_slot {
 	uint64_t keys[XF_MAX_CONJ];
 };
 
+/* The maps, by fd. */
+struct filtermap_fds {
+	int rules, index, scan, cfg, stats, ports;
+};
+
 struct filtermap {
-	int rules_fd, index_fd, scan_fd, cfg_fd, stats_fd;
+	int rules_fd, index_fd, scan_fd, cfg_fd, stats_fd, ports_fd;
 	bool own_fds;            /* opened from pins: closed by filtermap_close */
 	struct fm_slot slot[XF_MAX_RULES];
 	uint32_t next;           /* the round robin's next slot to try */
@@ -43,9 +49,9 @@ struct filtermap {
 
 /* Open the pins under pin_root and rebuild the state from them. 0/-errno. */
 int filtermap_open(struct filtermap *fm, const char *pin_root);
-/* The same over map fds the caller keeps (tests: a skeleton's maps). */
-int filtermap_init(struct filtermap *fm, int rules_fd, int index_fd, int scan_fd, int cfg_fd,
-		   int stats_fd);
+/* The same over map fds the caller keeps (tests: a skeleton's maps). A
+ * fresh table samples drops at XF_SAMPLE_SHIFT_DEFAULT. */
+int filtermap_init(struct filtermap *fm, const struct filtermap_fds *fds);
 void filtermap_close(struct filtermap *fm);
 
 /* Publish rule (its gen is set here); *slot and *gen name it. 0, -ENOSPC
@@ -66,5 +72,7 @@ bool filtermap_has(const struct filtermap *fm, uint32_t slot, uint32_t gen);
  * index keys). Pure: exposed for tests. */
 uint32_t filtermap_need(const struct xf_match *m);
 bool filtermap_index_keys(const struct xf_match *m, uint32_t *field, uint64_t keys[XF_MAX_CONJ]);
+/* Indexed, and the index test is the rule's only test. */
+bool filtermap_exact(const struct xf_match *m);
 
 #endif

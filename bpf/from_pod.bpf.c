@@ -72,7 +72,9 @@ struct {
 SEC("tc")
 int pod_entry(struct __sk_buff *skb)
 {
-	if (xf_run_filters(skb, XF_SCOPE_PODS, skb->ingress_ifindex) == XF_DROP)
+	__u32 len;
+
+	if (xf_run_filters(skb, XF_SCOPE_PODS, skb->ingress_ifindex, &len) == XF_DROP)
 		return drop(skb, XDP_DROP_FILTER, 0);
 	bpf_tail_call(skb, &xdp_pod_progs, XDP_POD_PROG_MAIN);
 	return drop(skb, XDP_DROP_NO_PROG, 0); /* fail closed: never around policy */

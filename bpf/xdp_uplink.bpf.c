@@ -19,9 +19,8 @@ int xdp_uplink(struct xdp_md *ctx)
 {
 	__u32 len;
 
-	if (xf_run_filters(ctx, XF_SCOPE_UPLINK, ctx->ingress_ifindex) == XF_PASS)
+	if (xf_run_filters(ctx, XF_SCOPE_UPLINK, ctx->ingress_ifindex, &len) == XF_PASS)
 		return XDP_PASS;
-	len = XF_LEN(ctx);
 	counter_add(&xdp_drops, XDP_DROP_FILTER, len);
 	return XDP_DROP;
 }

@@ -49,6 +49,14 @@ struct {
 } xdp_filter_cfg SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdp_filter_ports SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XF_MAX_RULES);
 	__type(key, __u32);
@@ -275,26 +283,32 @@ __always_inline_fn int xf_over_rate(struct xf_run *r, __u32 slot, const struct x
 	return 0;
 }
 
-/* Try the rule a reference names. */
-__always_inline_fn void xf_try(struct xf_run *r, struct xf_ref ref)
+/* The rule a reference names, if it is in force here and now. */
+__always_inline_fn struct xf_rule *xf_rule_of(struct xf_run *r, struct xf_ref ref)
 {
 	__u32 slot = ref.slot;
 	struct xf_rule *rule = bpf_map_lookup_elem(&xdp_filter_rules, &slot);
-	struct xf_stats *st;
 
 	if (!rule || !rule->gen || rule->gen != ref.gen || !(rule->scope & r->at))
-		return;
+		return NULL;
 	if (rule->ifindex && rule->ifindex != r->ifindex)
-		return;
+		return NULL;
 	if (rule->expire_ns) {
 		if (!r->now)
 			r->now = bpf_ktime_get_boot_ns();
 		if (r->now >= rule->expire_ns)
-			return;
+			return NULL;
 	}
-	if (!xf_match(r, &rule->m))
-		return;
-	st = bpf_map_lookup_elem(&xdp_filter_stats, &slot);
+	return rule;
+}
+
+/* A matching rule: count the packet, note what the rule decides. */
+__always_inline_fn void xf_hit(struct xf_run *r, __u32 slot, const struct xf_rule *rule)
+{
+	struct xf_stats *st = bpf_map_lookup_elem(&xdp_filter_stats, &slot);
+
+	if (!r->len)
+		r->len = XF_LEN(r->ctx);
 	if (st) {
 		st->packets++;
 		st->bytes += r->len;
@@ -318,6 +332,15 @@ __always_inline_fn void xf_try(struct xf_run *r, struct xf_ref ref)
 	default:
 		break;               /* count */
 	}
+}
+
+/* Try the rule a reference names. */
+__always_inline_fn void xf_try(struct xf_run *r, struct xf_ref ref)
+{
+	struct xf_rule *rule = xf_rule_of(r, ref);
+
+	if (rule && xf_match(r, &rule->m))
+		xf_hit(r, ref.slot, rule);
 }
 
 static long xf_try_scan(__u32 i, void *ctx)
@@ -405,44 +428,224 @@ __always_inline_fn void xf_sample(struct xf_run *r, const struct xf_cfg *cfg, __
 	bpf_ringbuf_submit(e, 0);
 }
 
+/* ---- the fast path ---------------------------------------------------------
+ * When no scanned rule applies here and every rule a packet's buckets name
+ * is its index test alone (XF_REF_EXACT), a bucket hit is the match: the
+ * indexed fields are read straight from the packet (direct access, as
+ * xdp-filter does) and no summary is built. Only for the common frames
+ * (no VLAN tag, IPv4, or IPv6 without extension headers, headers in the
+ * linear data); the values are exactly the summary's, and anything else
+ * takes the summary path. */
+
+__always_inline_fn __u64 xf_be64_at(const void *p)
+{
+	return __builtin_bswap64(*(const __u64 *)p);
+}
+
+/* The L4 ports at l4 (protocol proto) into k; -1 if not in the linear data. */
+__always_inline_fn int xf_fast_ports(struct xf_keys *k, __u32 proto, void *l4, void *end)
+{
+	const __u16 *ports = l4;
+
+	if (proto == IPPROTO_TCP) {
+		if (l4 + 20 > end)
+			return -1;
+		k->v[4] = bpf_ntohs(ports[0]);
+		k->v[5] = bpf_ntohs(ports[1]);
+		k->present |= 0x30;
+	} else if (proto == IPPROTO_UDP) {
+		if (l4 + 8 > end)
+			return -1;
+		k->v[6] = bpf_ntohs(ports[0]);
+		k->v[7] = bpf_ntohs(ports[1]);
+		k->present |= 0xc0;
+	}
+	return 0;
+}
+
+/* The indexed fields of the frame; -1: not a frame for the fast path. The
+ * addresses also go into the summary, for per-address rate limits. */
+__always_inline_fn int xf_fast_keys(XF_CTX *ctx, struct xf_run *r, struct xf_keys *k)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+
+	k->present = 0;
+	r->sc->s.present[0] = 0;
+	r->sc->s.present[1] = 0;
+	if ((void *)(eth + 1) > end)
+		return -1;
+	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = (void *)(eth + 1);
+		__u32 hlen;
+
+		if ((void *)(ip + 1) > end)
+			return -1;
+		k->v[0] = bpf_ntohl(ip->saddr);
+		k->v[1] = bpf_ntohl(ip->daddr);
+		k->present = 0x3;
+		XF_SET(r, XF_IP_SRC, k->v[0]);
+		XF_SET(r, XF_IP_DST, k->v[1]);
+		hlen = ip->ihl * 4;
+		if (ip->ihl < 5 || (ip->frag_off & bpf_htons(0x1fff)))
+			return 0;        /* no L4 header: no ports, as in the summary */
+		if ((void *)ip + hlen > end)
+			return -1;
+		return xf_fast_ports(k, ip->protocol, (void *)ip + hlen, end);
+	}
+	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = (void *)(eth + 1);
+		const __u8 *a;
+
+		if ((void *)(ip6 + 1) > end || xf_is_ext(ip6->nexthdr))
+			return -1;
+		a = (const __u8 *)&ip6->saddr;
+		k->v[2] = xf_be64_at(a + 8);
+		XF_SET(r, XF_IP6_SRC_HI, xf_be64_at(a));
+		XF_SET(r, XF_IP6_SRC_LO, k->v[2]);
+		a = (const __u8 *)&ip6->daddr;
+		k->v[3] = xf_be64_at(a + 8);
+		XF_SET(r, XF_IP6_DST_HI, xf_be64_at(a));
+		XF_SET(r, XF_IP6_DST_LO, k->v[3]);
+		k->present = 0xc;
+		return xf_fast_ports(k, ip6->nexthdr, ip6 + 1, end);
+	}
+	if (eth->h_proto == bpf_htons(ETH_P_8021Q) || eth->h_proto == bpf_htons(ETH_P_8021AD))
+		return -1;
+	return 0;                    /* no indexed field (ARP, ...) */
+}
+
+/* Field i: its bucket's references join the candidates (sc->cand). A
+ * port no rule names is ruled out by an array lookup (inlined) before the
+ * hash. A bucket with a rule that is not exact sends the packet to the
+ * summary path, before anything is counted. Unrolled, not a bpf_loop: a
+ * BPF-to-BPF call and return per field would cost more than the lookups
+ * (return thunks); what a probe found is kept in the scratch map, which
+ * the verifier does not track, so the paths merge after each probe. */
+__always_inline_fn void xf_fast_probe(struct xf_run *r, __u32 i)
+{
+	struct xf_scratch *sc = r->sc;
+	struct xf_idx_key key = {};
+	const struct xf_bucket *b;
+	__u32 f = xf_idx_field(i), port;
+	const __u32 *pm;
+
+	if (!((sc->keys.present >> i) & 1) || !((r->idx_fields >> f) & 1))
+		return;
+	if (i >= 4) {                /* the port fields */
+		port = (__u32)sc->keys.v[i & 7] & 0xffff;
+		pm = bpf_map_lookup_elem(&xdp_filter_ports, &port);
+		if (!pm || !((*pm >> i) & 1))
+			return;
+	}
+	key.field = f;
+	key.value = sc->keys.v[i & 7];
+	b = bpf_map_lookup_elem(&xdp_filter_index, &key);
+	if (!b || !b->n)
+		return;
+	for (__u32 j = 0; j < XF_BUCKET_MAX; j++) {
+		if (j >= b->n)
+			break;
+		if (!(b->r[j].flags & XF_REF_EXACT))
+			sc->slow = 1;
+		sc->cand[sc->ncand & (XF_CAND_SLOTS - 1)] = b->r[j];
+		sc->ncand++;
+	}
+}
+
+static long xf_try_cand(__u32 i, void *ctx)
+{
+	struct xf_run *r = ctx;
+	struct xf_ref ref;
+	struct xf_rule *rule;
+
+	if (i >= r->n || i >= XF_CAND_SLOTS)
+		return 1;
+	ref = r->sc->cand[XF_MASK(i, XF_CAND_SLOTS - 1)];
+	rule = xf_rule_of(r, ref);
+	if (rule)
+		xf_hit(r, ref.slot, rule);
+	return 0;
+}
+
+/* 0: done; -1 (nothing counted): take the summary path. */
+__always_inline_fn int xf_fast(struct xf_run *r, const struct xf_cfg *cfg)
+{
+	if (xf_fast_keys(r->ctx, r, &r->sc->keys))
+		return -1;
+	r->idx_fields = cfg->idx_fields;
+	r->sc->ncand = 0;
+	r->sc->slow = 0;
+	xf_fast_probe(r, 0);
+	xf_fast_probe(r, 1);
+	xf_fast_probe(r, 2);
+	xf_fast_probe(r, 3);
+	xf_fast_probe(r, 4);
+	xf_fast_probe(r, 5);
+	xf_fast_probe(r, 6);
+	xf_fast_probe(r, 7);
+	if (r->sc->slow)
+		return -1;
+	r->n = r->sc->ncand;
+	if (r->n == 1) {             /* the common case: no loop, no call */
+		struct xf_ref ref = r->sc->cand[0];
+		struct xf_rule *rule = xf_rule_of(r, ref);
+
+		if (rule)
+			xf_hit(r, ref.slot, rule);
+	} else if (r->n) {
+		bpf_loop(XF_CAND_SLOTS, xf_try_cand, r, 0);
+	}
+	return 0;
+}
+
+/* The summary path: every rule the summary's indexed fields name, then
+ * the scan list. */
+__always_inline_fn void xf_slow(struct xf_run *r, const struct xf_cfg *cfg, __u32 at)
+{
+	__u32 zero = 0;
+
+	if (!r->len)
+		r->len = XF_LEN(r->ctx);
+	xf_summarize(r);
+	r->idx_fields = cfg->idx_fields;
+	if (r->idx_fields)
+		bpf_loop(XF_NIDX, xf_probe, r, 0);
+	if (!(cfg->scan_scope & at))
+		return;
+	r->scan = bpf_map_lookup_elem(&xdp_filter_scan, &zero);
+	if (r->scan && r->scan->n) {
+		r->n = r->scan->n;
+		bpf_loop(XF_MAX_RULES, xf_try_scan, r, 0);
+	}
+}
+
 /* XF_PASS or XF_DROP for the packet in ctx, arriving at `at`
- * (XF_SCOPE_UPLINK / XF_SCOPE_PODS) on ifindex. A BPF-to-BPF call, not
- * inlined: its stack (the summary walk's state) ends with it, so the
- * verifier continues the caller with two states (pass, drop) instead of
- * one per path through the filters. */
-static __attribute__((noinline)) int xf_run_filters(XF_CTX *ctx, __u32 at, __u32 ifindex)
+ * (XF_SCOPE_UPLINK / XF_SCOPE_PODS) on ifindex; *len: the frame's length
+ * when it was needed (a drop), else 0. */
+__always_inline_fn int xf_run_filters(XF_CTX *ctx, __u32 at, __u32 ifindex, __u32 *len)
 {
 	__u32 zero = 0, slot;
 	const struct xf_cfg *cfg = bpf_map_lookup_elem(&xdp_filter_cfg, &zero);
 	struct xf_stats *st;
-	struct xf_run run = {}, *r = &run;
+	struct xf_run run, *r = &run;
 
+	*len = 0;
 	if (!cfg || !cfg->nrules)
-		return XF_PASS;
+		return XF_PASS;      /* no rule: nothing else runs */
+	__builtin_memset(&run, 0, sizeof(run));
 	r->sc = bpf_map_lookup_elem(&xdp_filter_scratch, &zero);
 	if (!r->sc)
 		return XF_PASS;
 	r->ctx = ctx;
-	r->len = XF_LEN(ctx);
+	r->len = 0;                  /* XF_LEN when needed: a helper call */
 	r->need = cfg->need;
 	r->at = at;
 	r->ifindex = ifindex;
 	r->pass_slot = -1;
 	r->drop_slot = -1;
-#ifndef XF_DBG_NOSUM
-	xf_summarize(r);
-#endif
-
-	r->idx_fields = cfg->idx_fields;
-	if (r->idx_fields)
-		bpf_loop(XF_NIDX, xf_probe, r, 0);
-	if (cfg->scan_scope & at) {
-		r->scan = bpf_map_lookup_elem(&xdp_filter_scan, &zero);
-		if (r->scan && r->scan->n) {
-			r->n = r->scan->n;
-			bpf_loop(XF_MAX_RULES, xf_try_scan, r, 0);
-		}
-	}
+	if ((cfg->scan_scope & at) || xf_fast(r, cfg))
+		xf_slow(r, cfg, at);
 	if (r->pass_slot >= 0 || r->drop_slot < 0)
 		return XF_PASS;
 	slot = r->drop_slot;
@@ -451,6 +654,7 @@ static __attribute__((noinline)) int xf_run_filters(XF_CTX *ctx, __u32 at, __u32
 		st->drops++;
 		xf_sample(r, cfg, st->drops - 1);
 	}
+	*len = r->len;
 	return XF_DROP;
 }
 

@@ -19,6 +19,7 @@
 
 #define XF_WIN        256       /* a power of two */
 #define XF_WIN_SLACK  64        /* the longest read from the window */
+#define XF_CAND_SLOTS 128       /* >= 8 indexed fields x XF_BUCKET_MAX, a power of two */
 
 /* v & mask in the register that then indexes memory: clang may bounds
  * check one copy and index with another, which the verifier cannot see. */
@@ -35,8 +36,18 @@ struct xf_sum {
 	__u64 present[(XF_FIELD_MAX + 63) / 64];
 };
 
+/* The indexed fields as the fast path reads them (lib/filter.h). */
+struct xf_keys {
+	__u64 v[8];              /* by index i of xf_idx_field(i) */
+	__u32 present;           /* bit i: v[i] is there */
+};
+
 struct xf_scratch {
 	struct xf_sum s;
+	struct xf_keys keys;
+	__u32 ncand;             /* fast path: references in cand */
+	__u32 slow;              /* fast path: a bucket hit needs the summary path */
+	struct xf_ref cand[XF_CAND_SLOTS]; /* fast path: the rules of the buckets hit */
 	__u8 win[XF_WIN + XF_WIN_SLACK];
 	__u8 opt[64];
 };

@@ -167,6 +167,10 @@ struct xf_match {
  *                     "field == value" on an indexed field (XF_IDX_FIELDS)
  *   xdp_filter_scan   HASH __u32 0 -> struct xf_scan: every other rule
  *   xdp_filter_cfg    ARRAY[1] of struct xf_cfg
+ *   xdp_filter_ports  ARRAY[65536] of __u32, by port: bit i set when the index
+ *                     has a key of the i-th indexed field (XF_IDX_FIELDS) for
+ *                     that port; an array lookup spares a packet the hash
+ *                     lookup of a port no rule names
  *   xdp_filter_stats  PERCPU_ARRAY[XF_MAX_RULES] of struct xf_stats, by slot
  *   xdp_filter_rate   LRU_HASH struct xf_rate_key -> __u64 (GCRA: the
  *                     theoretical arrival time, boot ns)
@@ -187,6 +191,7 @@ struct xf_match {
 #define XDP_PIN_FILTER_SCAN   "xdp_filter_scan"
 #define XDP_PIN_FILTER_CFG    "xdp_filter_cfg"
 #define XDP_PIN_FILTER_STATS  "xdp_filter_stats"
+#define XDP_PIN_FILTER_PORTS  "xdp_filter_ports"
 #define XDP_PIN_FILTER_RATE   "xdp_filter_rate"
 #define XDP_PIN_FILTER_EVENTS "xdp_filter_events"
 #define XF_EVENTS_BYTES   (256 * 1024)
@@ -237,9 +242,13 @@ struct xf_idx_key {
 
 struct xf_ref {
 	__u16 slot;
-	__u16 pad;
+	__u16 flags;             /* XF_REF_* */
 	__u32 gen;
 };
+
+/* The rule is its index test and nothing else: a bucket hit is a match,
+ * so the datapath needs no packet summary for it (the fast path). */
+#define XF_REF_EXACT 0x1
 
 struct xf_bucket {
 	__u32 n;
@@ -268,6 +277,8 @@ struct xf_cfg {
 	__u32 scan_scope;        /* XF_SCOPE_* of the scanned rules (0: skip the scan) */
 	__u32 sample_shift;      /* sample 1 in 2^n drops of a rule per CPU to the ring */
 };
+
+#define XF_SAMPLE_SHIFT_DEFAULT 6 /* the first drop, then 1 in 64, per rule per CPU */
 
 struct xf_stats {
 	__u64 packets;           /* matched (counted, passed, or over a rate: dropped) */
