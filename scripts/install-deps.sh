@@ -13,6 +13,8 @@ PKGS=(
   nftables iptables procps util-linux
   # benchmarks (iperf3 above; sockperf: request/response latency)
   sockperf ipset
+  # the filter benchmark compares with xdp-tools' xdp-filter
+  xdp-tools
   # fuzzing (libFuzzer runtime, sanitizers)
   libclang-rt-14-dev
 )
