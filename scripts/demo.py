@@ -5,7 +5,8 @@ by the real CNI plugin. Shows same-node and cross-node traffic forwarded by
 the eBPF datapath (the redirect counters rise), then a NetworkPolicy that
 lets only the web pod reach the database on TCP 5432: enforced in BPF,
 explained by xdpathctl, counted against the pod it protects, and lifted
-again. Tears everything down. Everything lives in namespaces (and a temp
+again; then an emergency filter pushed live (count-only, then drop, watched,
+removed) and a catalog mitigation. Tears everything down. Everything lives in namespaces (and a temp
 directory) this script creates."""
 import json
 import os
@@ -141,6 +142,48 @@ def policy_demo(c, d, web, db, other):
         server.wait()
 
 
+def filter_demo(c, web, db, other):
+    """An SRE pushes an emergency filter on db's node: count-only first, then
+    drop, watched and removed; and a catalog mitigation. 1 on failure."""
+    n_db = db.node
+    rule = f"icmp and ip.src == {other.ip4}"
+    step(f"emergency filter on {n_db.name}: '{rule}', count-only first")
+    print(ctl(n_db, "filter", "check", rule))
+    print(ctl(n_db, "filter", "add", "demo-icmp", rule, "--action", "count", "--expire", "10m"))
+    ok = other.ping(db.ip4, count=3)
+    print(f"  {other.name} -> {db.name} ping (counted, not dropped): {'ok' if ok else 'FAILED'}")
+    if not ok:
+        return 1
+    print(ctl(n_db, "filter", "list"))
+
+    step("enforcing it: the same rule with --action drop (XDP on the uplink)")
+    ctl(n_db, "filter", "del", "demo-icmp")
+    print(ctl(n_db, "filter", "add", "demo-icmp", rule, "--action", "drop", "--expire", "10m"))
+    dropped = not other.ping(db.ip4, count=2)
+    kept = web.ping(db.ip4, count=2)
+    print(f"  {other.name} -> {db.name} ping: {'dropped' if dropped else 'NOT DROPPED'}")
+    print(f"  {web.name} -> {db.name} ping: {'ok' if kept else 'FAILED'} (other traffic untouched)")
+    if not dropped or not kept:
+        return 1
+    print(ctl(n_db, "filter", "list"))
+    step(f"xdpathctl filter watch ({n_db.name}): sampled drops")
+    print(ctl(n_db, "filter", "watch"))
+
+    step("a catalog mitigation: SACK Panic (CVE-2019-11477)")
+    print(ctl(n_db, "filter", "catalog", "CVE-2019-11477"))
+    print(ctl(n_db, "filter", "enable", "CVE-2019-11477"))
+    print(ctl(n_db, "filter", "list"))
+
+    step("lifting the filters")
+    ctl(n_db, "filter", "del", "demo-icmp")
+    ctl(n_db, "filter", "disable", "CVE-2019-11477")
+    if not other.ping(db.ip4, count=2):
+        print("  still dropped after the delete")
+        return 1
+    print(f"  {other.name} -> {db.name} ping ok")
+    return 0
+
+
 def main():
     mode = os.environ.get("DEMO_MODE", "native")
     d = tempfile.mkdtemp(prefix="xdpath-demo-")
@@ -201,6 +244,8 @@ def run(mode, d):
         step(f"xdpathctl status ({n1.name})")
         print(ctl(n1, "status"))
         if policy_demo(c, d, a, cross, same):
+            return 1
+        if filter_demo(c, a, cross, same):
             return 1
         step("tearing down")
     print("demo done")
