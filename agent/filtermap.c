@@ -52,6 +52,36 @@ uint32_t filtermap_need(const struct xf_match *m)
 	return need;
 }
 
+static void need_field(__u64 req[2], unsigned f)
+{
+	if (f > XF_NONE && f < XF_FIELD_MAX)
+		req[f / 64] |= 1ULL << (f % 64);
+}
+
+void filtermap_required(const struct xf_match *m, __u64 req[2])
+{
+	req[0] = req[1] = 0;
+	for (int c = 0; c < m->nconj && c < XF_MAX_CONJ; c++) {
+		__u64 r[2] = { 0, 0 };
+
+		for (int j = 0; j < m->nterms[c] && j < XF_MAX_TERMS; j++) {
+			const struct xf_term *t = &m->t[c][j];
+
+			if (t->neg)
+				continue;
+			if (t->kind == XF_T_RANGE)
+				need_field(r, t->field);
+			else if (t->kind == XF_T_LINEAR)
+				for (int i = 0; i < XF_LIN_FIELDS; i++)
+					need_field(r, t->f[i]);
+			else if (t->kind == XF_T_BYTES && t->field != XF_LAYER_L2)
+				need_field(r, t->field == XF_LAYER_L3 ? XF_L3_OFF : XF_L4_OFF);
+		}
+		req[0] = c ? req[0] & r[0] : r[0];
+		req[1] = c ? req[1] & r[1] : r[1];
+	}
+}
+
 /* ---- the index ------------------------------------------------------------ */
 
 #define IDX_ITEM(F) F,
@@ -354,6 +384,7 @@ int filtermap_add(struct filtermap *fm, struct xf_rule *rule, uint32_t *slot, ui
 			s.indexed = s.exact = false;
 	}
 	rule->gen = s.gen;
+	filtermap_required(&rule->m, rule->req);
 	if (bpf_map_update_elem(fm->rules_fd, &at, rule, BPF_ANY))
 		return -errno;
 	err = zero_stats(fm, at);

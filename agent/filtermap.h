@@ -72,6 +72,9 @@ bool filtermap_has(const struct filtermap *fm, uint32_t slot, uint32_t gen);
  * index keys). Pure: exposed for tests. */
 uint32_t filtermap_need(const struct xf_match *m);
 bool filtermap_index_keys(const struct xf_match *m, uint32_t *field, uint64_t keys[XF_MAX_CONJ]);
+/* The summary fields every alternative of m needs present (a test that is
+ * not negated fails on an absent field): into req[2]. */
+void filtermap_required(const struct xf_match *m, __u64 req[2]);
 /* Indexed, and the index test is the rule's only test. */
 bool filtermap_exact(const struct xf_match *m);
 

@@ -338,8 +338,11 @@ __always_inline_fn void xf_hit(struct xf_run *r, __u32 slot, const struct xf_rul
 __always_inline_fn void xf_try(struct xf_run *r, struct xf_ref ref)
 {
 	struct xf_rule *rule = xf_rule_of(r, ref);
+	const struct xf_sum *s = &r->sc->s;
 
-	if (rule && xf_match(r, &rule->m))
+	if (!rule || (rule->req[0] & ~s->present[0]) || (rule->req[1] & ~s->present[1]))
+		return;
+	if (xf_match(r, &rule->m))
 		xf_hit(r, ref.slot, rule);
 }
 
