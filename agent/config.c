@@ -373,7 +373,7 @@ static int parse_required(struct json_object *o, struct agent_config *c, struct 
 static const char *const top_keys[] = {
 	"nodeName", "pinRoot", "stateDir", "endpointDir", "uplink", "mode", "vni", "vxlanPort",
 	"nodeIP", "nodeIP6", "podCIDRs", "clusterCIDRs", "masquerade", "xdpUplink", "peers",
-	"logLevel", "policyDir", NULL,
+	"logLevel", "policyDir", "filterDir", NULL,
 };
 
 static void defaults(struct agent_config *c)
@@ -399,6 +399,7 @@ static int parse_obj(struct json_object *o, struct agent_config *c, struct perr 
 	    get_path(o, "stateDir", c->state_dir, sizeof(c->state_dir), e) ||
 	    get_path(o, "endpointDir", c->endpoint_dir, sizeof(c->endpoint_dir), e) ||
 	    (get(o, "policyDir") && get_path(o, "policyDir", c->policy_dir, sizeof(c->policy_dir), e)) ||
+	    (get(o, "filterDir") && get_path(o, "filterDir", c->filter_dir, sizeof(c->filter_dir), e)) ||
 	    parse_mode(o, c, e) || get_uint(o, "vni", 1, (1u << 24) - 1, &c->vni, e) ||
 	    get_uint(o, "vxlanPort", 1, 65535, &port, e) ||
 	    get_ip(o, "nodeIP", "nodeIP", AF_INET, &c->node_ip4, e) ||

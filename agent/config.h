@@ -41,6 +41,7 @@ struct agent_config {
 	char state_dir[PATH_MAX];
 	char endpoint_dir[PATH_MAX];
 	char policy_dir[PATH_MAX];   /* "policyDir": manifests to load; "" when absent */
+	char filter_dir[PATH_MAX];   /* "filterDir": XdpFilter manifests; "" when absent */
 	char uplink[IFNAMSIZ];
 	int mode;                 /* enum xdp_mode */
 	uint32_t vni;

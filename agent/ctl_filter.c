@@ -358,8 +358,21 @@ static int action_opts(const struct filter_args *fa, struct json_object *req)
 		}
 		json_object_object_add(req, "expireSeconds", json_object_new_int64(exp));
 	}
-	if (fa->scope)
+	if (fa->scope) {
+		const char *slash = strchr(fa->scope, '/');
+
+		if (strcmp(fa->scope, "all") && strcmp(fa->scope, "uplink") && strcmp(fa->scope, "pods") &&
+		    (!slash || slash == fa->scope || !slash[1] || strchr(slash + 1, '/'))) {
+			fprintf(stderr, "xdpathctl: --scope must be all, uplink, pods or "
+					"NAMESPACE/POD, not \"%s\"\n", fa->scope);
+			return 2;
+		}
 		json_object_object_add(req, "scope", json_object_new_string(fa->scope));
+	}
+	if (fa->per && (!fa->action || strncmp(fa->action, "rate-limit=", 11))) {
+		fprintf(stderr, "xdpathctl: --per applies to --action rate-limit=N/s only\n");
+		return 2;
+	}
 	return 0;
 }
 
@@ -518,6 +531,15 @@ static int filter_list(const char *sock, bool json)
 	}
 	table_print(&t);
 	printf("sanity mode %s\n", boolean(o, "sanity") ? "on" : "off");
+	json_object_object_get_ex(o, "invalid", &arr);
+	for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
+		struct json_object *p = json_object_array_get_idx(arr, i);
+
+		printf("%s%s: %s\n", i ? "" : "invalid XdpFilter objects (skipped):\n  ",
+		       str(p, "at"), str(p, "error"));
+		if (i + 1 < json_object_array_length(arr))
+			printf("  ");
+	}
 	json_object_put(o);
 	return 0;
 }

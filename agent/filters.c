@@ -22,6 +22,7 @@
 #include "catalog.h"
 #include "endpoint.h"
 #include "filtermap.h"
+#include "filtersrc.h"
 #include "fsutil.h"
 #include "lang.h"
 #include "log.h"
@@ -34,8 +35,8 @@
 #define SANITY_PREFIX "sanity:"
 #define RATE_MAX 10000000u
 
-enum origin { ORIGIN_CLI, ORIGIN_CATALOG, ORIGIN_SANITY };
-static const char *const origin_names[] = { "cli", "catalog", "sanity" };
+enum origin { ORIGIN_CLI, ORIGIN_CATALOG, ORIGIN_SANITY, ORIGIN_CRD };
+static const char *const origin_names[] = { "cli", "catalog", "sanity", "xdpfilter" };
 static const char *const action_names[XF_ACT_MAX] = { "drop", "pass", "count", "rate-limit" };
 static const char *const per_names[] = { "rule", "src", "dst" };
 
@@ -62,6 +63,8 @@ struct filters {
 	uint64_t seq;
 	int64_t mono_to_real_ns;
 	bool uplink, uplink_changed;
+	struct filter_specs src;     /* the last XdpFilter objects read (filterDir) */
+	uint64_t src_sig;            /* of the problems last logged */
 };
 
 static int64_t clock_ns(clockid_t c)
@@ -307,7 +310,7 @@ static int64_t jint(struct json_object *o, const char *k)
 static void load_entry(struct filters *f, struct json_object *o)
 {
 	const char *name = jstr(o, "name"), *expr = jstr(o, "expr");
-	int origin = index_of(origin_names, 3, jstr(o, "origin"));
+	int origin = index_of(origin_names, 4, jstr(o, "origin"));
 	int action = index_of(action_names, XF_ACT_MAX, jstr(o, "action"));
 	int per = index_of(per_names, 3, jstr(o, "per"));
 	struct fentry *e;
@@ -431,11 +434,22 @@ int filters_open(struct agent *a)
 		return err;
 	}
 	load(a);
+	filters_sync_dir(a);
+	a->filters->uplink_changed = false; /* the first attach reads filters_want_uplink */
+	log_info("filter", "filters loaded", "rules=%u sanity=%s", a->filters->fm.nrules,
+		 a->filters->sanity ? "on" : "off");
+	return 0;
+}
+
+int filters_ring(struct agent *a)
+{
+	int err;
+
+	if (!a->filters)
+		return -ENOENT;
 	err = open_ring(a);
 	if (err < 0)
 		log_warn("filter", "no sampled drops", "err=\"%s\"", strerror(-err));
-	log_info("filter", "filters loaded", "rules=%u sanity=%s", a->filters->fm.nrules,
-		 a->filters->sanity ? "on" : "off");
 	return err;
 }
 
@@ -444,6 +458,7 @@ void filters_close(struct agent *a)
 	if (!a->filters)
 		return;
 	ring_buffer__free(a->filters->rb);
+	filtersrc_free(&a->filters->src);
 	filtermap_close(&a->filters->fm);
 	free(a->filters);
 	a->filters = NULL;
@@ -463,6 +478,15 @@ void filters_resync(struct agent *a)
 
 		if (!e->used)
 			continue;
+		if (e->expires && e->expires <= now && e->origin == ORIGIN_CRD) {
+			/* Listed while its object exists; the datapath stopped already. */
+			if (e->gen) {
+				uninstall(a, e);
+				e->status = "expired";
+				changed = true;
+			}
+			continue;
+		}
 		if (e->expires && e->expires <= now) {
 			/* The datapath stopped matching it already. */
 			log_info("filter", "rule expired, removed", "name=%s", e->name);
@@ -505,7 +529,9 @@ struct add_req {
 	int action, per;
 	uint32_t rate;
 	const char *scope;       /* "uplink", "pods", "all", "NS/POD" (default all) */
-	int64_t expire_s;
+	int64_t expire_s;        /* from now; or */
+	int64_t expires;         /* absolute, unix seconds (XdpFilter) */
+	bool keep_inactive;      /* a pod not on this node is listed, not refused */
 };
 
 static int parse_scope(const char *s, struct fentry *e)
@@ -554,8 +580,14 @@ static struct json_object *add(struct agent *a, const struct add_req *r)
 		return err_obj("action must be drop, pass, count or rate-limit; per rule, src or dst");
 	if (r->action == XF_ACT_RATE && (!r->rate || r->rate > RATE_MAX))
 		return err_obj("rate-limit needs a rate of 1..%u packets/s", RATE_MAX);
+	if (r->action != XF_ACT_RATE && r->per != XF_RATE_RULE)
+		return err_obj("per src|dst applies to rate-limit only");
 	if (r->expire_s < 0)
 		return err_obj("expiry must be positive");
+	if (r->origin == ORIGIN_CLI && (!strncmp(r->name, FILTER_CRD_PREFIX, strlen(FILTER_CRD_PREFIX)) ||
+					!strncmp(r->name, SANITY_PREFIX, strlen(SANITY_PREFIX))))
+		return err_obj("names starting with " FILTER_CRD_PREFIX " or " SANITY_PREFIX
+			       " are the agent's (XdpFilter objects, sanity mode)");
 	if (find(f, r->name))
 		return err_obj("filter %s exists (xdpathctl filter del %s first)", r->name, r->name);
 	if (xf_compile(r->expr, &m, &xe))
@@ -574,14 +606,14 @@ static struct json_object *add(struct agent *a, const struct add_req *r)
 	e->per = (uint8_t)r->per;
 	e->rate = r->action == XF_ACT_RATE ? r->rate : 0;
 	e->created = now_s();
-	e->expires = r->expire_s ? e->created + r->expire_s : 0;
+	e->expires = r->expires ? r->expires : r->expire_s ? e->created + r->expire_s : 0;
 	err = install(a, e, &xe);
 	if (err) {
 		e->used = false;
 		return err_obj("filter %s: %s (%s)", r->name, e->status ? e->status : "failed",
 			       strerror(-err));
 	}
-	if (e->pod[0] && !e->gen) {
+	if (e->pod[0] && !e->gen && !r->keep_inactive) {
 		e->used = false;
 		return err_obj("filter %s: no pod %s on this node", r->name, e->pod);
 	}
@@ -641,6 +673,9 @@ static struct json_object *api_del(struct agent *a, struct json_object *req)
 
 	if (!e)
 		return err_obj("no filter %s", name ? name : "(no name given)");
+	if (e->origin == ORIGIN_CRD)
+		return err_obj("filter %s comes from XdpFilter %s: delete that object instead", e->name,
+			       e->name + strlen(FILTER_CRD_PREFIX));
 	o = ok_obj("deleted", e->name);
 	remove_entry(a, e);
 	save(a);
@@ -738,6 +773,132 @@ static struct json_object *api_sanity(struct agent *a, struct json_object *req)
 	return o;
 }
 
+/* ---- XdpFilter objects ----------------------------------------------------- */
+
+static const char *scope_name(const struct fentry *e);
+
+static bool spec_same(const struct fentry *e, const struct filter_spec *sp)
+{
+	return !strcmp(e->expr, sp->expr) && e->action == sp->action && e->per == sp->per &&
+	       e->rate == sp->rate && e->expires == sp->expires && !strcmp(scope_name(e), sp->scope);
+}
+
+/* The object changed: the new rule in first (a new slot), then the old one
+ * out, so the name never matches nothing in between. */
+static void replace_entry(struct agent *a, struct fentry *e, const struct filter_spec *sp)
+{
+	struct fentry n = *e;
+	struct xf_error xe;
+	int err;
+
+	snprintf(n.expr, sizeof(n.expr), "%s", sp->expr);
+	n.action = (uint8_t)sp->action;
+	n.per = (uint8_t)sp->per;
+	n.rate = sp->rate;
+	n.expires = sp->expires;
+	n.pod[0] = '\0';
+	parse_scope(sp->scope, &n);  /* validated by filtersrc.c */
+	err = install(a, &n, &xe);
+	if (err) {
+		log_warn("filter", "cannot apply the changed XdpFilter, keeping the old rule",
+			 "name=%s status=\"%s\"", e->name, n.status ? n.status : "");
+		return;
+	}
+	uninstall(a, e);
+	*e = n;
+	log_info("filter", "rule changed by its XdpFilter", "name=%s", e->name);
+}
+
+static void add_spec_rule(struct agent *a, const struct filter_spec *sp)
+{
+	struct add_req r = {
+		.name = sp->name, .expr = sp->expr, .origin = ORIGIN_CRD, .action = sp->action,
+		.per = sp->per, .rate = sp->rate, .scope = sp->scope, .expires = sp->expires,
+		.keep_inactive = true,
+	};
+	struct json_object *o = add(a, &r);
+	struct json_object *err;
+
+	if (json_object_object_get_ex(o, "error", &err))
+		log_warn("filter", "cannot apply an XdpFilter", "name=%s err=\"%s\"", sp->name,
+			 json_object_get_string(err));
+	json_object_put(o);
+}
+
+static uint64_t problems_sig(const struct filter_specs *sp)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < sp->nbad; i++)
+		for (const char *c = sp->bad[i].msg; *c; c++)
+			h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+	return h ^ sp->nbad;
+}
+
+/* Make the XdpFilter rules (origin xdpfilter) what specs says: new objects
+ * added, changed ones replaced, deleted ones removed. Invalid objects are
+ * logged (once per change) and kept for `filter list`. Takes specs. */
+void filters_sync(struct agent *a, struct filter_specs *specs)
+{
+	struct filters *f = a->filters;
+	uint64_t sig;
+
+	if (!f) {
+		filtersrc_free(specs);
+		return;
+	}
+	for (size_t i = 0; i < specs->n; i++) {
+		struct fentry *e = find(f, specs->v[i].name);
+
+		if (!e)
+			add_spec_rule(a, &specs->v[i]);
+		else if (e->origin == ORIGIN_CRD && !spec_same(e, &specs->v[i]))
+			replace_entry(a, e, &specs->v[i]);
+	}
+	for (int i = 0; i < XF_MAX_RULES; i++) {
+		struct fentry *e = &f->e[i];
+		bool wanted = false;
+
+		if (!e->used || e->origin != ORIGIN_CRD)
+			continue;
+		for (size_t j = 0; j < specs->n && !wanted; j++)
+			wanted = !strcmp(specs->v[j].name, e->name);
+		if (!wanted)
+			remove_entry(a, e);
+	}
+	sig = problems_sig(specs);
+	if (sig != f->src_sig)
+		for (size_t i = 0; i < specs->nbad; i++)
+			log_warn("filter", "invalid XdpFilter skipped", "at=\"%s\" err=\"%s\"",
+				 specs->bad[i].where, specs->bad[i].msg);
+	f->src_sig = sig;
+	filtersrc_free(&f->src);
+	f->src = *specs;
+	memset(specs, 0, sizeof(*specs));
+	note_uplink(f);
+	save(a);
+}
+
+void filters_sync_dir(struct agent *a)
+{
+	struct filter_specs specs = { 0 };
+	int err;
+
+	if (!a->filters)
+		return;
+	if (a->cfg.filter_dir[0]) {
+		err = filtersrc_load_dir(a->cfg.filter_dir, &specs);
+		if (err) {
+			/* Unreadable is not empty: the rules stay as they are. */
+			log_debug("filter", "cannot read filterDir", "dir=%s err=\"%s\"",
+				  a->cfg.filter_dir, strerror(-err));
+			filtersrc_free(&specs);
+			return;
+		}
+	}
+	filters_sync(a, &specs);
+}
+
 /* ---- answers -------------------------------------------------------------- */
 
 static const char *scope_name(const struct fentry *e)
@@ -796,6 +957,16 @@ static struct json_object *api_list(struct agent *a)
 	json_object_object_add(o, "sanity", json_object_new_boolean(f->sanity));
 	json_object_object_add(o, "capacity", json_object_new_int(XF_MAX_RULES));
 	json_object_object_add(o, "uplinkXdp", json_object_new_boolean(f->uplink));
+	json_object_object_add(o, "filterDir", json_object_new_string(a->cfg.filter_dir));
+	arr = json_object_new_array();
+	for (size_t i = 0; i < f->src.nbad; i++) {
+		struct json_object *p = json_object_new_object();
+
+		json_object_object_add(p, "at", json_object_new_string(f->src.bad[i].where));
+		json_object_object_add(p, "error", json_object_new_string(f->src.bad[i].msg));
+		json_object_array_add(arr, p);
+	}
+	json_object_object_add(o, "invalid", arr);
 	return o;
 }
 

@@ -2,7 +2,8 @@
  * filter table (name, rule text, action, scope, expiry, origin: the CLI, the
  * catalog or sanity mode), its state file <stateDir>/filters.json, the
  * datapath's copy through filtermap.c, expiry, the sampled-drop ring
- * (xdp_filter_events) and the filter-* API commands:
+ * (xdp_filter_events), the rules of XdpFilter objects (filtersrc.h) and the
+ * filter-* API commands:
  *   filter-add     {name, expr, action, rate, per, scope, expireSeconds}
  *   filter-del     {name}
  *   filter-list    -> every rule with its compiled form, counters, expiry
@@ -22,9 +23,12 @@
 struct agent;
 struct json_object;
 
-/* Open the maps, load and reconcile the state; the sample ring's epoll fd
- * (>= 0) or -errno (filters then unavailable, the agent runs on). */
+/* Open the maps, load and reconcile the state, read filterDir: before the
+ * uplink is attached, so that a restart keeps XDP on while uplink rules
+ * exist. 0 or -errno (filters then unavailable, the agent runs on). */
 int filters_open(struct agent *a);
+/* The sample ring: its epoll fd, or -errno (no `filter watch`). */
+int filters_ring(struct agent *a);
 void filters_close(struct agent *a);
 /* Expired rules out, pod-scoped rules follow their pod's veth. */
 void filters_resync(struct agent *a);
@@ -35,6 +39,13 @@ bool filters_want_uplink(const struct agent *a);
 /* Set by a change that made filters_want_uplink() change; cleared by the
  * caller once it re-attached. */
 bool filters_uplink_changed(struct agent *a);
+/* XdpFilter objects (filtersrc.h) -> the rules of origin "xdpfilter": new
+ * objects added, changed ones replaced (new rule first), deleted ones
+ * removed; invalid ones reported. Takes specs. filters_sync_dir reads
+ * filterDir (an unreadable directory changes nothing). */
+struct filter_specs;
+void filters_sync(struct agent *a, struct filter_specs *specs);
+void filters_sync_dir(struct agent *a);
 /* A filter-* command; NULL if cmd is not one. */
 struct json_object *filters_api(struct agent *a, const char *cmd, struct json_object *req);
 /* Counters for /metrics-style output: rules, and hits/drops summed. */

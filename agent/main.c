@@ -243,6 +243,15 @@ static int xdp_wanted(const struct agent *a)
 	return CFG_XDP_NATIVE;
 }
 
+/* The filters before the uplink's XDP: attaching reads whether uplink
+ * rules exist (a restart must not detach XDP while they do). Unavailable
+ * filters do not stop the agent. */
+static int step_filters(struct agent *a)
+{
+	filters_open(a);
+	return 0;
+}
+
 static int step_attach(struct agent *a)
 {
 	const char *mode;
@@ -325,6 +334,7 @@ static const struct step startup[] = {
 	{ "write xdp_config", step_config },
 	{ "peers", step_peers },
 	{ "masquerade", step_masq },
+	{ "filters", step_filters },
 	{ "attach uplink", step_attach },
 	{ "watch endpoints, open API", step_events },
 	{ "reconcile endpoints", step_endpoints },
@@ -367,12 +377,14 @@ struct loop {
 	int ino;
 	int watch;      /* -1 when endpointDir is not watched (yet) */
 	int pwatch;     /* -1 when policyDir is not watched (none, missing, not yet) */
+	int fwatch;     /* -1 when filterDir is not watched (none, missing, not yet) */
 	int timer;
 	int api;
 	int events;     /* the drop-event ring buffer's epoll fd, -1 if none */
 	int fevents;    /* the filters' sampled-drop ring's epoll fd, -1 if none */
 	bool full;      /* a full reconcile is due */
 	bool policy;    /* policyDir changed: reload it */
+	bool filters;   /* filterDir changed: re-read its XdpFilter objects */
 };
 
 #define INO_MASK (IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM | IN_ONLYDIR)
@@ -402,6 +414,17 @@ static void watch_policy_dir(struct agent *a, struct loop *l)
 	l->pwatch = inotify_add_watch(l->ino, dir, INO_MASK);
 	if (l->pwatch < 0)
 		log_debug("policy", "cannot watch policyDir", "dir=%s err=\"%s\"", dir,
+			  strerror(errno));
+}
+
+/* filterDir likewise (XdpFilter manifests: filtersrc.h). */
+static void watch_filter_dir(struct agent *a, struct loop *l)
+{
+	if (l->fwatch >= 0 || !a->cfg.filter_dir[0])
+		return;
+	l->fwatch = inotify_add_watch(l->ino, a->cfg.filter_dir, INO_MASK);
+	if (l->fwatch < 0)
+		log_debug("filter", "cannot watch filterDir", "dir=%s err=\"%s\"", a->cfg.filter_dir,
 			  strerror(errno));
 }
 
@@ -446,16 +469,16 @@ static int loop_open(struct agent *a, struct loop *l)
 	l->events = events_open(a);
 	if (l->events >= 0 && epoll_add(l->ep, l->events))
 		l->events = -1;
-	l->fevents = filters_open(a);
+	l->fevents = filters_ring(a);
 	if (l->fevents >= 0 && epoll_add(l->ep, l->fevents))
 		l->fevents = -1;
-	if (filters_uplink_changed(a))
-		step_attach(a);
 	watch_policy_dir(a, l);
+	watch_filter_dir(a, l);
 	return watch_dir(a, l);
 }
 
-static struct loop loop = { -1, -1, -1, -1, -1, -1, -1, -1, -1, false, false };
+static struct loop loop = { .ep = -1, .sig = -1, .ino = -1, .watch = -1, .pwatch = -1,
+			    .fwatch = -1, .timer = -1, .api = -1, .events = -1, .fevents = -1 };
 
 /* Before the first reconcile, so that no record written meanwhile is missed
  * (one written during the pass is just applied twice). */
@@ -479,6 +502,12 @@ static void on_inotify(struct agent *a, struct loop *l)
 				if (ev->mask & IN_IGNORED)
 					l->pwatch = -1; /* re-watched at resync */
 				l->policy = true;
+				continue;
+			}
+			if (ev->wd == l->fwatch && l->fwatch >= 0) {
+				if (ev->mask & IN_IGNORED)
+					l->fwatch = -1; /* re-watched at resync */
+				l->filters = true;
 				continue;
 			}
 			if (ev->mask & IN_Q_OVERFLOW)
@@ -523,6 +552,9 @@ static void resync(struct agent *a, struct loop *l)
 	if (a->policy_on)
 		ct_sweep(a);
 	filters_resync(a);
+	watch_filter_dir(a, l);
+	filters_sync_dir(a);
+	l->filters = false;
 	l->policy = false;
 	l->full = false;
 }
@@ -554,6 +586,10 @@ static void reload(struct agent *a, struct loop *l, const struct opts *o)
 	if (strcmp(n.policy_dir, a->cfg.policy_dir) && l->pwatch >= 0) {
 		inotify_rm_watch(l->ino, l->pwatch);
 		l->pwatch = -1;
+	}
+	if (strcmp(n.filter_dir, a->cfg.filter_dir) && l->fwatch >= 0) {
+		inotify_rm_watch(l->ino, l->fwatch);
+		l->fwatch = -1;
 	}
 	config_free(&a->cfg);
 	a->cfg = n;
@@ -595,6 +631,10 @@ static int loop_run(struct agent *a, struct loop *l, const struct opts *o)
 		if (l->policy) {
 			l->policy = false;
 			policysrc_load(a, false);
+		}
+		if (l->filters) {
+			l->filters = false;
+			filters_sync_dir(a);
 		}
 		if (filters_uplink_changed(a))
 			step_attach(a);
