@@ -8,7 +8,7 @@ PKGS=(
   make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmnl-dev
   libjson-c-dev libnftables-dev libyaml-dev pkg-config
   # tests
-  iproute2 iputils-ping libcmocka-dev python3 python3-pytest python3-scapy iperf3 jq
+  iproute2 iputils-ping libcmocka-dev python3 python3-pytest python3-scapy python3-yaml iperf3 jq
   containernetworking-plugins golang-go golang-github-appc-cni-dev
   nftables iptables procps util-linux
   # benchmarks (iperf3 above; sockperf: request/response latency)
