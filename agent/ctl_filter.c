@@ -393,17 +393,12 @@ static void print_added(struct json_object *o)
 	printf("\n");
 }
 
-static int filter_add(const char *sock, const char *name, const char *expr,
-		      const struct filter_args *fa, bool json)
+/* filter add / filter enable: the request with the action options, the
+ * pushed rule as the answer. */
+static int push(const char *sock, struct json_object *req, const struct filter_args *fa, bool json)
 {
-	struct json_object *req, *o;
-	struct xf_match m;
+	struct json_object *o;
 
-	if (filter_compile(expr, &m))
-		return 2;
-	req = new_req("filter-add");
-	json_object_object_add(req, "name", json_object_new_string(name));
-	json_object_object_add(req, "expr", json_object_new_string(expr));
 	if (action_opts(fa, req)) {
 		json_object_put(req);
 		return 2;
@@ -419,24 +414,26 @@ static int filter_add(const char *sock, const char *name, const char *expr,
 	return 0;
 }
 
+static int filter_add(const char *sock, const char *name, const char *expr,
+		      const struct filter_args *fa, bool json)
+{
+	struct json_object *req;
+	struct xf_match m;
+
+	if (filter_compile(expr, &m))
+		return 2;
+	req = new_req("filter-add");
+	json_object_object_add(req, "name", json_object_new_string(name));
+	json_object_object_add(req, "expr", json_object_new_string(expr));
+	return push(sock, req, fa, json);
+}
+
 static int filter_enable(const char *sock, const char *id, const struct filter_args *fa, bool json)
 {
-	struct json_object *req = new_req("filter-enable"), *o;
+	struct json_object *req = new_req("filter-enable");
 
 	json_object_object_add(req, "id", json_object_new_string(id));
-	if (action_opts(fa, req)) {
-		json_object_put(req);
-		return 2;
-	}
-	o = call(sock, req);
-	if (!o)
-		return 1;
-	if (json)
-		print_json(o);
-	else
-		print_added(o);
-	json_object_put(o);
-	return 0;
+	return push(sock, req, fa, json);
 }
 
 /* filter del NAME / filter disable ID: one key, a one-line answer. */

@@ -13,7 +13,7 @@
 
 /* ---- what a match needs --------------------------------------------------- */
 
-static uint32_t need_of_field(unsigned f)
+uint32_t filtermap_field_need(unsigned f)
 {
 	switch (f) {
 	case XF_IP_OPT_KINDS:
@@ -43,10 +43,10 @@ uint32_t filtermap_need(const struct xf_match *m)
 			const struct xf_term *t = &m->t[c][j];
 
 			if (t->kind == XF_T_RANGE)
-				need |= need_of_field(t->field);
+				need |= filtermap_field_need(t->field);
 			else if (t->kind == XF_T_LINEAR)
 				for (int i = 0; i < XF_LIN_FIELDS; i++)
-					need |= need_of_field(t->f[i]);
+					need |= filtermap_field_need(t->f[i]);
 		}
 	}
 	return need;

@@ -71,6 +71,8 @@ bool filtermap_has(const struct filtermap *fm, uint32_t slot, uint32_t gen);
  * one indexed field for equality (then *field and keys[0..nconj) are the
  * index keys). Pure: exposed for tests. */
 uint32_t filtermap_need(const struct xf_match *m);
+/* The walk (XF_NEED_*) that produces summary field f, 0 if none. */
+uint32_t filtermap_field_need(unsigned f);
 bool filtermap_index_keys(const struct xf_match *m, uint32_t *field, uint64_t keys[XF_MAX_CONJ]);
 /* The summary fields every alternative of m needs present (a test that is
  * not negated fails on an absent field): into req[2]. */

@@ -46,6 +46,7 @@
 
 #include <cmocka.h>
 
+#include "pindir.h"
 #include "testutil.h"
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -156,7 +157,6 @@ static const struct fam V6 = {
 static struct from_pod *fp;
 static struct to_pod *tp;
 static struct xdp_uplink *xu;
-static char pin_dir[64];
 static int ncpus;
 static struct nl nl;
 static int if_a, if_b, if_up, if_sm;
@@ -168,40 +168,12 @@ static int report(const char *what, int err)
 	return -1;
 }
 
-/* Unlink whatever libbpf pinned, then the directory. Idempotent. */
 static void pin_dir_remove(void)
 {
-	struct dirent *de;
-	char path[512];
-	DIR *d;
+	int err = pindir_remove();
 
-	if (!pin_dir[0])
-		return;
-	d = opendir(pin_dir);
-	if (d) {
-		while ((de = readdir(d))) {
-			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", pin_dir, de->d_name);
-			unlink(path);
-		}
-		closedir(d);
-	}
-	if (rmdir(pin_dir) && errno != ENOENT)
-		report("rmdir pin dir", errno);
-	pin_dir[0] = 0;
-}
-
-/* A fresh machine may not have bpffs mounted yet. */
-static int bpffs_ensure(void)
-{
-	struct statfs st;
-
-	if (statfs(BPFFS, &st) == 0 && st.f_type == BPF_FS_MAGIC)
-		return 0;
-	if (mount("bpf", BPFFS, "bpf", 0, NULL))
-		return report("mount bpffs on " BPFFS, errno);
-	return 0;
+	if (err)
+		report("rmdir pin dir", err);
 }
 
 static int link_index(const char *name, int *ifindex)
@@ -360,18 +332,18 @@ static int network(void)
 
 static int group_setup(void **state)
 {
-	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir);
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pindir);
 	int err;
 
 	(void)state;
 	ncpus = libbpf_num_possible_cpus();
 	if (ncpus <= 0)
 		return report("possible cpus", ncpus);
-	if (network() || bpffs_ensure())
+	if (network())
 		return -1;
-	snprintf(pin_dir, sizeof(pin_dir), BPFFS "/xdpt-bpf-%d", (int)getpid());
-	if (mkdir(pin_dir, 0700))
-		return report(pin_dir, errno);
+	err = pindir_make("xdpt-bpf");
+	if (err)
+		return report("pin dir under " PINDIR_BPFFS, err);
 	/* The first load creates and pins the maps, the others reuse the pins. */
 	fp = from_pod__open_opts(&opts);
 	if (!fp)
@@ -867,7 +839,7 @@ static void test_maps_shared(void **state)
 	assert_int_equal(bpf_obj_get_info_by_fd(map_fd(tp->maps.xdp_endpoints), &b, &lb), 0);
 	assert_int_equal(a.id, b.id);
 	for (size_t i = 0; i < sizeof(pins) / sizeof(pins[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", pin_dir, pins[i]);
+		snprintf(path, sizeof(path), "%s/%s", pindir, pins[i]);
 		assert_int_equal(stat(path, &st), 0);
 	}
 }

@@ -64,6 +64,7 @@
 #include "filtermap.h"
 #include "from_pod.skel.h"
 #include "lang.h"
+#include "pindir.h"
 #include "summary.h"
 #include "xdp_uplink.skel.h"
 #include "xdpath/datapath.h"
@@ -106,11 +107,10 @@ _Static_assert(XF_FIELD_MAX <= 128, "the BPF summarizer clears present[0..1] onl
 static struct xdp_uplink *xu;
 static struct from_pod *fp;
 static struct filtermap fm;
-static char pin_dir[64];
 /* Where each map of the objects would be pinned, listed as they are
  * opened (before the load pins them), for the signal handler: it may only
  * unlink and rmdir (opendir allocates). */
-static char pin_paths[64][sizeof(pin_dir) + 257];
+static char pin_paths[64][sizeof(pindir) + 257];
 static int npin_paths;
 static int ncpus, cpu;
 static uint64_t seed = 0x5eed0f11e7ULL;
@@ -126,29 +126,14 @@ static int report(const char *what, int err)
 	return -1;
 }
 
-/* Unlink whatever libbpf pinned, then the directory. Idempotent: the
- * group teardown and atexit both call it (a fatal signal has its own). */
+/* Idempotent: the group teardown and atexit both call it (a fatal signal
+ * has its own). */
 static void pin_dir_remove(void)
 {
-	struct dirent *de;
-	char path[512];
-	DIR *d;
+	int err = pindir_remove();
 
-	if (!pin_dir[0])
-		return;
-	d = opendir(pin_dir);
-	if (d) {
-		while ((de = readdir(d))) {
-			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", pin_dir, de->d_name);
-			unlink(path);
-		}
-		closedir(d);
-	}
-	if (rmdir(pin_dir) && errno != ENOENT)
-		report("rmdir pin dir", errno);
-	pin_dir[0] = 0;
+	if (err)
+		report("rmdir pin dir", err);
 	npin_paths = 0;
 }
 
@@ -158,7 +143,7 @@ static void pin_paths_add(const struct bpf_object *obj)
 
 	bpf_object__for_each_map(m, obj)
 		if (npin_paths < (int)ARRAY_SIZE(pin_paths))
-			snprintf(pin_paths[npin_paths++], sizeof(pin_paths[0]), "%s/%s", pin_dir,
+			snprintf(pin_paths[npin_paths++], sizeof(pin_paths[0]), "%s/%s", pindir,
 				 bpf_map__name(m));
 }
 
@@ -168,8 +153,8 @@ static void on_fatal_signal(int sig)
 {
 	for (int i = 0; i < npin_paths; i++)
 		unlink(pin_paths[i]);
-	if (pin_dir[0])
-		rmdir(pin_dir);
+	if (pindir[0])
+		rmdir(pindir);
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -180,17 +165,6 @@ static void fatal_signals(void)
 
 	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
 		signal(sigs[i], on_fatal_signal);
-}
-
-static int bpffs_ensure(void)
-{
-	struct statfs st;
-
-	if (statfs(BPFFS, &st) == 0 && st.f_type == BPF_FS_MAGIC)
-		return 0;
-	if (mount("bpf", BPFFS, "bpf", 0, NULL))
-		return report("mount bpffs on " BPFFS, errno);
-	return 0;
 }
 
 /* Stay on the CPU we run on now: test_run runs the program on the calling
@@ -1118,35 +1092,12 @@ static const char *field_name(unsigned f, char *buf, size_t n)
 	return buf;
 }
 
-/* The walk (XF_NEED_*) a field comes from, 0 if none: without it the BPF
- * summary does not have the field (filter.h). */
-static uint32_t field_walk(unsigned f)
-{
-	switch (f) {
-	case XF_IP_OPT_KINDS:
-	case XF_IP_OPT_MALFORMED:
-		return XF_NEED_IP4_OPTS;
-	case XF_TCP_OPT_MSS:
-	case XF_TCP_OPT_WSCALE:
-	case XF_TCP_OPT_SACKPERM:
-	case XF_TCP_OPT_SACK:
-	case XF_TCP_OPT_TS:
-	case XF_TCP_OPT_MALFORMED:
-		return XF_NEED_TCP_OPTS;
-	case XF_ICMP6_ND_MALFORMED:
-	case XF_ICMP6_ND_RDNSS_BAD:
-		return XF_NEED_ND_OPTS;
-	default:
-		return 0;
-	}
-}
-
 /* The reference summary as the BPF side computes it with walks need. */
 static void expected_summary(const struct xf_summary *ref, uint32_t need, struct xf_summary *exp)
 {
 	*exp = *ref;
 	for (unsigned f = 1; f < XF_FIELD_MAX; f++) {
-		if (!field_walk(f) || (need & field_walk(f)))
+		if (!filtermap_field_need(f) || (need & filtermap_field_need(f)))
 			continue;
 		exp->present[f / 64] &= ~(1ULL << (f % 64));
 		exp->v[f] = 0;
@@ -1346,18 +1297,18 @@ static int test_setup(void **state)
 
 static int group_setup(void **state)
 {
-	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir);
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pindir);
 	int err;
 
 	(void)state;
 	ncpus = libbpf_num_possible_cpus();
 	if (ncpus <= 0)
 		return report("possible cpus", ncpus);
-	if (pin_cpu() || bpffs_ensure())
+	if (pin_cpu())
 		return -1;
-	snprintf(pin_dir, sizeof(pin_dir), BPFFS "/xdpt-flt-%d", (int)getpid());
-	if (mkdir(pin_dir, 0700))
-		return report(pin_dir, errno);
+	err = pindir_make("xdpt-flt");
+	if (err)
+		return report("pin dir under " PINDIR_BPFFS, err);
 	/* The first load creates and pins the maps, the second reuses them. */
 	xu = xdp_uplink__open_opts(&opts);
 	if (!xu)
