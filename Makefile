@@ -68,6 +68,7 @@ help:
 	@echo "make conformance  the NetworkPolicy conformance cases (test/conformance) on a 2-node sandbox"
 	@echo "make bench    CNI ADD/DEL and pod-to-pod datapath benchmarks (ratios against references and limits)"
 	@echo "make bench-policy  NetworkPolicy cost vs allow entries (test_run ns/packet, RR vs iptables/ipset)"
+	@echo "make bench-filter  emergency filter cost vs xdp-filter (test_run ns/packet) and push-to-effect latency"
 	@echo "make fuzz     long libFuzzer runs over the config and policy parsers (FUZZ_SECONDS each)"
 	@echo "make SANITIZE=1 ...  build with ASan/UBSan"
 
@@ -199,16 +200,23 @@ test: deps
 	$(MAKE) integration
 	$(MAKE) conformance
 
-bench: deps all $(BUILD)/bench/policy_prog_bench
+bench: deps all $(BUILD)/bench/policy_prog_bench $(BUILD)/bench/filter_prog_bench
 	scripts/bench-cni.sh
 	scripts/bench-datapath.sh
 	scripts/bench-policy.sh
+	scripts/bench-filter.sh
 
 # NetworkPolicy cost against the number of allow entries (BPF_PROG_TEST_RUN
 # and pod-to-pod RR vs iptables/ipset); BENCH_POL_* in scripts/bench-policy.sh.
 .PHONY: bench-policy
 bench-policy: deps all $(BUILD)/bench/policy_prog_bench
 	scripts/bench-policy.sh
+
+# Emergency filters: the XDP program vs xdp-tools' xdp-filter (BPF_PROG_TEST_RUN)
+# and `xdpathctl filter add` -> effect latency; BENCH_FLT_* in scripts/bench-filter.sh.
+.PHONY: bench-filter
+bench-filter: deps all $(BUILD)/bench/filter_prog_bench
+	scripts/bench-filter.sh
 
 demo: deps all
 	scripts/demo.sh
