@@ -346,6 +346,9 @@ static void print_metrics(struct json_object *o)
 	print_pairs(m, maps, "entries", "capacity");
 	printf("\n");
 	print_ep_counters(o);
+	if (json_object_object_get_ex(o, "filters", &f) && json_object_object_get_ex(f, "capacity", NULL))
+		printf("\nfilters: %lld active of %lld, %lld hits, %lld drops (xdpathctl filter list)\n",
+		       num(f, "activeRules"), num(f, "capacity"), num(f, "hits"), num(f, "drops"));
 }
 
 /* "a,b" of the strings in o[k]. */
