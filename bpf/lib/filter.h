@@ -636,25 +636,17 @@ __always_inline_fn int xf_run_filters(XF_CTX *ctx, __u32 at, __u32 ifindex, __u3
 	*len = 0;
 	if (!cfg || !cfg->nrules)
 		return XF_PASS;      /* no rule: nothing else runs */
+	__builtin_memset(&run, 0, sizeof(run));
 	r->sc = bpf_map_lookup_elem(&xdp_filter_scratch, &zero);
 	if (!r->sc)
 		return XF_PASS;
-	/* Field by field, not a memset of the whole struct: this is the
-	 * per-packet cost of every rule set; the walks set their own. */
 	r->ctx = ctx;
 	r->len = 0;                  /* XF_LEN when needed: a helper call */
 	r->need = cfg->need;
 	r->at = at;
 	r->ifindex = ifindex;
-	r->n = 0;
-	r->idx_fields = 0;
-	r->scan = NULL;
-	r->bucket = NULL;
-	r->now = 0;
 	r->pass_slot = -1;
 	r->drop_slot = -1;
-	r->drop_gen = 0;
-	r->drop_action = 0;
 	if ((cfg->scan_scope & at) || xf_fast(r, cfg))
 		xf_slow(r, cfg, at);
 	if (r->pass_slot >= 0 || r->drop_slot < 0)

@@ -42,8 +42,18 @@ struct xf_keys {
 	__u32 present;           /* bit i: v[i] is there */
 };
 
+/* The summary walks' state. In the scratch map, not on the stack: the
+ * verifier does not track map contents, so however a walk ended, the
+ * states after the summary are one, and what follows is verified once. */
+struct xf_walk {
+	__u32 pos, end, avail, nh, count;
+	__u64 kinds, frag_off;
+	__u8 bad, sackperm, sack, ts, tcp, rh_seen, frag_seen, rdnss;
+};
+
 struct xf_scratch {
 	struct xf_sum s;
+	struct xf_walk w;
 	struct xf_keys keys;
 	__u32 ncand;             /* fast path: references in cand */
 	__u32 slow;              /* fast path: a bucket hit needs the summary path */
@@ -78,10 +88,6 @@ struct xf_run {
 	__s32 pass_slot, drop_slot;
 	__u32 drop_gen;
 	__u8 drop_action;
-	/* walks: options (IPv4, TCP), extension headers, ND options */
-	__u32 pos, end, avail, nh, count;
-	__u64 kinds, frag_off;
-	__u8 bad, sackperm, sack, ts, tcp, rh_seen, frag_seen, rdnss;
 };
 
 #define XF_SET(r, f, val)                                                       \
@@ -168,41 +174,41 @@ static long xf_opt_step(__u32 i, void *ctx)
 {
 	struct xf_run *r = ctx;
 	const __u8 *o = r->sc->opt;
-	__u32 at = r->pos, olen;
+	__u32 at = r->sc->w.pos, olen;
 	__u8 kind;
 
 	(void)i;
-	if (at >= r->end)
+	if (at >= r->sc->w.end)
 		return 1;
-	if (at >= r->avail || at >= 40) {
-		r->bad = 1;              /* the kind byte is past the frame */
+	if (at >= r->sc->w.avail || at >= 40) {
+		r->sc->w.bad = 1;              /* the kind byte is past the frame */
 		return 1;
 	}
 	kind = o[at & 63];
-	if (!r->tcp)
-		r->kinds |= 1ULL << (kind & 31);
+	if (!r->sc->w.tcp)
+		r->sc->w.kinds |= 1ULL << (kind & 31);
 	if (kind == OPT_EOL) {
-		r->pos = r->end;
+		r->sc->w.pos = r->sc->w.end;
 		return 1;
 	}
 	if (kind == OPT_NOP) {
-		r->pos = at + 1;
+		r->sc->w.pos = at + 1;
 		return 0;
 	}
-	if (at + 1 >= r->end || at + 1 >= r->avail) {
-		r->bad = 1;
+	if (at + 1 >= r->sc->w.end || at + 1 >= r->sc->w.avail) {
+		r->sc->w.bad = 1;
 		return 1;
 	}
 	olen = o[(at + 1) & 63];
-	if (olen < 2 || at + olen > r->end || at + olen > r->avail) {
-		r->bad = 1;
+	if (olen < 2 || at + olen > r->sc->w.end || at + olen > r->sc->w.avail) {
+		r->sc->w.bad = 1;
 		return 1;
 	}
-	r->pos = at + olen;
-	if (!r->tcp)
+	r->sc->w.pos = at + olen;
+	if (!r->sc->w.tcp)
 		return 0;
 	if (!xf_tcp_len_ok(kind, olen)) {
-		r->bad = 1;              /* Linux parses on past it: so do we */
+		r->sc->w.bad = 1;              /* Linux parses on past it: so do we */
 		return 0;
 	}
 	if (kind == 2)
@@ -210,11 +216,11 @@ static long xf_opt_step(__u32 i, void *ctx)
 	else if (kind == 3)
 		XF_SET(r, XF_TCP_OPT_WSCALE, o[(at + 2) & 63]);
 	else if (kind == 4)
-		r->sackperm = 1;
+		r->sc->w.sackperm = 1;
 	else if (kind == 5)
-		r->sack = 1;
+		r->sc->w.sack = 1;
 	else if (kind == 8)
-		r->ts = 1;
+		r->sc->w.ts = 1;
 	return 0;
 }
 
@@ -224,15 +230,15 @@ __always_inline_fn void xf_opts(struct xf_run *r, __u32 hdr, __u32 hlen, int tcp
 {
 	__u32 inframe = r->len - hdr, n;
 
-	r->pos = 0;
-	r->end = hlen - 20;
-	r->kinds = 0;
-	r->bad = r->sackperm = r->sack = r->ts = 0;
-	r->tcp = tcp;
+	r->sc->w.pos = 0;
+	r->sc->w.end = hlen - 20;
+	r->sc->w.kinds = 0;
+	r->sc->w.bad = r->sc->w.sackperm = r->sc->w.sack = r->sc->w.ts = 0;
+	r->sc->w.tcp = tcp;
 	n = (inframe < hlen ? inframe : hlen) - 20;
-	r->avail = 0;
+	r->sc->w.avail = 0;
 	if (n >= 1 && n <= 40 && !XF_LOAD(r->ctx, hdr + 20, r->sc->opt, ((n - 1) & 63) + 1))
-		r->avail = n;
+		r->sc->w.avail = n;
 	bpf_loop(41, xf_opt_step, r, 0);
 }
 
@@ -263,13 +269,13 @@ __always_inline_fn void xf_tcp(struct xf_run *r, __u32 l4, __s64 ip_payload)
 	XF_SET(r, XF_TCP_PAYLOAD_LEN, pl < 0 ? 0 : (__u64)pl);
 	if (!(r->need & XF_NEED_TCP_OPTS))
 		return;
-	r->bad = r->sackperm = r->sack = r->ts = 0;
+	r->sc->w.bad = r->sc->w.sackperm = r->sc->w.sack = r->sc->w.ts = 0;
 	if (hlen > 20)
 		xf_opts(r, l4, hlen, 1);
-	XF_SET(r, XF_TCP_OPT_MALFORMED, r->bad);
-	XF_SET(r, XF_TCP_OPT_SACKPERM, r->sackperm);
-	XF_SET(r, XF_TCP_OPT_SACK, r->sack);
-	XF_SET(r, XF_TCP_OPT_TS, r->ts);
+	XF_SET(r, XF_TCP_OPT_MALFORMED, r->sc->w.bad);
+	XF_SET(r, XF_TCP_OPT_SACKPERM, r->sc->w.sackperm);
+	XF_SET(r, XF_TCP_OPT_SACK, r->sc->w.sack);
+	XF_SET(r, XF_TCP_OPT_TS, r->sc->w.ts);
 }
 
 __always_inline_fn void xf_udp(struct xf_run *r, __u32 l4)
@@ -303,7 +309,7 @@ __always_inline_fn __u32 xf_nd_fixed(__u32 type)
 	}
 }
 
-/* One ND option at r->pos: (type, length in 8-byte units). Length 0 or
+/* One ND option at r->sc->w.pos: (type, length in 8-byte units). Length 0 or
  * past the frame is malformed and ends the walk. */
 static long xf_nd_step(__u32 i, void *ctx)
 {
@@ -311,20 +317,20 @@ static long xf_nd_step(__u32 i, void *ctx)
 	__u32 units;
 	__u8 o[2];
 
-	if (i >= ND_MAX_OPTS || r->pos >= r->len)
+	if (i >= ND_MAX_OPTS || r->sc->w.pos >= r->len)
 		return 1;
-	if (xf_load(r, r->pos, o, 2)) {
-		r->bad = 1;
+	if (xf_load(r, r->sc->w.pos, o, 2)) {
+		r->sc->w.bad = 1;
 		return 1;
 	}
 	units = o[1];
 	if (o[0] == 25 && (units < 3 || units % 2 == 0))
-		r->rdnss = 1;
-	if (!units || !xf_has(r, r->pos, units * 8)) {
-		r->bad = 1;
+		r->sc->w.rdnss = 1;
+	if (!units || !xf_has(r, r->sc->w.pos, units * 8)) {
+		r->sc->w.bad = 1;
 		return 1;
 	}
-	r->pos += units * 8;
+	r->sc->w.pos += units * 8;
 	return 0;
 }
 
@@ -332,13 +338,13 @@ __always_inline_fn void xf_nd(struct xf_run *r, __u32 l4, __u32 type)
 {
 	__u32 fixed = xf_nd_fixed(type);
 
-	r->pos = l4 + fixed;
-	r->bad = !xf_has(r, l4, fixed);
-	r->rdnss = 0;
-	if (!r->bad)
+	r->sc->w.pos = l4 + fixed;
+	r->sc->w.bad = !xf_has(r, l4, fixed);
+	r->sc->w.rdnss = 0;
+	if (!r->sc->w.bad)
 		bpf_loop(ND_MAX_OPTS, xf_nd_step, r, 0);
-	XF_SET(r, XF_ICMP6_ND_MALFORMED, r->bad);
-	XF_SET(r, XF_ICMP6_ND_RDNSS_BAD, r->rdnss);
+	XF_SET(r, XF_ICMP6_ND_MALFORMED, r->sc->w.bad);
+	XF_SET(r, XF_ICMP6_ND_RDNSS_BAD, r->sc->w.rdnss);
 }
 
 __always_inline_fn void xf_icmp(struct xf_run *r, __u32 l4, int v6)
@@ -413,8 +419,8 @@ __always_inline_fn void xf_ipv4(struct xf_run *r, __u32 l3)
 	XF_SET(r, XF_IP_OPT_PRESENT, ihl > 5);
 	if (ihl > 5 && (r->need & XF_NEED_IP4_OPTS)) {
 		xf_opts(r, l3, hlen, 0);
-		XF_SET(r, XF_IP_OPT_KINDS, r->kinds);
-		XF_SET(r, XF_IP_OPT_MALFORMED, r->bad);
+		XF_SET(r, XF_IP_OPT_KINDS, r->sc->w.kinds);
+		XF_SET(r, XF_IP_OPT_MALFORMED, r->sc->w.bad);
 	}
 	if (!xf_has(r, l3, hlen))
 		return;
@@ -439,7 +445,7 @@ __always_inline_fn int xf_is_ext(__u32 nh)
 	       nh == NH_AH;
 }
 
-/* One extension header at r->pos (next header r->nh); 1 ends the walk:
+/* One extension header at r->sc->w.pos (next header r->sc->w.nh); 1 ends the walk:
  * not an extension header, more than 8, running past the frame (bad), or
  * a fragment header with an offset (what follows is payload). The routing
  * and fragment headers' fields are read as soon as they are in the frame,
@@ -447,28 +453,28 @@ __always_inline_fn int xf_is_ext(__u32 nh)
 static long xf_ext_step(__u32 i, void *ctx)
 {
 	struct xf_run *r = ctx;
-	__u32 cur = r->nh, hl;
+	__u32 cur = r->sc->w.nh, hl;
 	__u8 e[4];
 
 	if (!xf_is_ext(cur))
 		return 1;
 	if (i >= IP6_MAX_EXT) {
-		r->bad = 1;
+		r->sc->w.bad = 1;
 		return 1;
 	}
-	if (!xf_load(r, r->pos, e, 4)) {
-		if (cur == NH_ROUTING && !r->rh_seen) {
-			r->rh_seen = 1;
+	if (!xf_load(r, r->sc->w.pos, e, 4)) {
+		if (cur == NH_ROUTING && !r->sc->w.rh_seen) {
+			r->sc->w.rh_seen = 1;
 			XF_SET(r, XF_IP6_RH_TYPE, e[2]);
 		}
 		if (cur == NH_FRAGMENT) {
-			r->frag_seen = 1;
-			r->frag_off = xf_be16(e + 2) & 0xfff8;
-			XF_SET(r, XF_IP6_FRAG_OFFSET, r->frag_off);
+			r->sc->w.frag_seen = 1;
+			r->sc->w.frag_off = xf_be16(e + 2) & 0xfff8;
+			XF_SET(r, XF_IP6_FRAG_OFFSET, r->sc->w.frag_off);
 			XF_SET(r, XF_IP6_FRAG_M, e[3] & 1);
 		}
-	} else if (xf_load(r, r->pos, e, 2)) {
-		r->bad = 1;
+	} else if (xf_load(r, r->sc->w.pos, e, 2)) {
+		r->sc->w.bad = 1;
 		return 1;
 	}
 	if (cur == NH_FRAGMENT)
@@ -477,14 +483,14 @@ static long xf_ext_step(__u32 i, void *ctx)
 		hl = ((__u32)e[1] + 2) * 4;
 	else
 		hl = ((__u32)e[1] + 1) * 8;
-	if (!xf_has(r, r->pos, hl)) {
-		r->bad = 1;
+	if (!xf_has(r, r->sc->w.pos, hl)) {
+		r->sc->w.bad = 1;
 		return 1;
 	}
-	r->count++;
-	r->nh = e[0];
-	r->pos += hl;
-	return cur == NH_FRAGMENT && r->frag_off;
+	r->sc->w.count++;
+	r->sc->w.nh = e[0];
+	r->sc->w.pos += hl;
+	return cur == NH_FRAGMENT && r->sc->w.frag_off;
 }
 
 __always_inline_fn void xf_ipv6(struct xf_run *r, __u32 l3)
@@ -506,25 +512,25 @@ __always_inline_fn void xf_ipv6(struct xf_run *r, __u32 l3)
 	XF_SET(r, XF_IP6_SRC_LO, xf_be64(h + 16));
 	XF_SET(r, XF_IP6_DST_HI, xf_be64(h + 24));
 	XF_SET(r, XF_IP6_DST_LO, xf_be64(h + 32));
-	r->nh = h[6];
-	r->pos = l3 + 40;
-	r->count = 0;
-	r->bad = r->rh_seen = r->frag_seen = 0;
-	r->frag_off = 0;
+	r->sc->w.nh = h[6];
+	r->sc->w.pos = l3 + 40;
+	r->sc->w.count = 0;
+	r->sc->w.bad = r->sc->w.rh_seen = r->sc->w.frag_seen = 0;
+	r->sc->w.frag_off = 0;
 	bpf_loop(IP6_MAX_EXT + 1, xf_ext_step, r, 0);
-	off = r->pos;
-	frag_off = r->frag_off;
-	XF_SET(r, XF_IP6_EXT_COUNT, r->count);
-	XF_SET(r, XF_IP6_EXT_MALFORMED, r->bad);
-	XF_SET(r, XF_FRAG, r->frag_seen);
-	XF_SET(r, XF_FRAG_FIRST, r->frag_seen && !frag_off);
-	if (r->bad)
+	off = r->sc->w.pos;
+	frag_off = r->sc->w.frag_off;
+	XF_SET(r, XF_IP6_EXT_COUNT, r->sc->w.count);
+	XF_SET(r, XF_IP6_EXT_MALFORMED, r->sc->w.bad);
+	XF_SET(r, XF_FRAG, r->sc->w.frag_seen);
+	XF_SET(r, XF_FRAG_FIRST, r->sc->w.frag_seen && !frag_off);
+	if (r->sc->w.bad)
 		return;
-	XF_SET(r, XF_IP6_UPPER, r->nh);
+	XF_SET(r, XF_IP6_UPPER, r->sc->w.nh);
 	xf_l4_at(r, off);
 	if (frag_off)
 		return;
-	xf_l4(r, 1, r->nh, off, plen - (__s64)(off - l3 - 40));
+	xf_l4(r, 1, r->sc->w.nh, off, plen - (__s64)(off - l3 - 40));
 }
 
 /* ---- Ethernet -------------------------------------------------------------- */

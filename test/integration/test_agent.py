@@ -32,9 +32,15 @@ CTL = os.environ.get("XDPATHCTL", os.path.join(ROOT, "build", "bin", "xdpathctl"
 BPFFS = "/sys/fs/bpf"
 MAPS = ("xdp_endpoints", "xdp_nodes", "xdp_config", "xdp_drops", "xdp_fwd",
         "xdp_ep_stats", "xdp_ct", "xdp_ipcache", "xdp_ipcache_host", "xdp_policy",
-        "xdp_pol_cidr", "xdp_ep_policy")
+        "xdp_pol_cidr", "xdp_ep_policy", "xdp_pod_progs", "xdp_filter_rules",
+        "xdp_filter_index", "xdp_filter_scan", "xdp_filter_cfg", "xdp_filter_ports",
+        "xdp_filter_stats", "xdp_filter_rate", "xdp_filter_events")
+# What host veths run (pinned as prog_from_pod): the pod-side filters, then
+# a tail call to from_pod.
+POD_PROG = "pod_entry"
 DROP_NAMES = ("truncated", "bad_ip", "spoofed_mac", "spoofed_ip", "no_endpoint", "no_route",
-              "tunnel", "redirect_failed", "policy_denied", "not_ready", "unsupported")
+              "tunnel", "redirect_failed", "policy_denied", "not_ready", "unsupported",
+              "filter", "no_program")
 FWD_NAMES = ("redirect_peer", "redirect_neigh", "tunnel", "stack")
 RTPROT = "217"  # the agent's rtm_protocol (0xd9)
 READY_TIMEOUT = 15
@@ -421,7 +427,7 @@ def test_start_native(agent):
     # Pins: every map, and the program the CNI attaches.
     for m in MAPS + ("prog_from_pod",):
         assert os.path.exists(agent.pin(m)), m
-    assert bpftool("prog", "show", "pinned", agent.pin("prog_from_pod"))["name"] == "from_pod"
+    assert bpftool("prog", "show", "pinned", agent.pin("prog_from_pod"))["name"] == POD_PROG
     assert not [f for f in os.listdir(agent.pin_root) if f.endswith(("_old", "_tmp"))]
 
     # to_pod at TC ingress of the uplink, direct-action.
@@ -591,14 +597,14 @@ def test_endpoint_reconcile(agent):
     assert info[10]["flags"] == 1 and info[10]["ep_id"] == a["hostIfindex"]
     prog_id = bpftool("prog", "show", "pinned", agent.pin("prog_from_pod"))["id"]
     for ep in (a, b):
-        assert agent.tc_prog(ep["hostIfname"]) == ("from_pod", prog_id)
+        assert agent.tc_prog(ep["hostIfname"]) == (POD_PROG, prog_id)
     assert not os.path.exists(record_path(node, stale))  # its veth is gone
     assert agent.api("status")["endpoints"] == 2
 
     # A new record is picked up at once (inotify), not at the next resync.
     c = make_endpoint(node, "c", ["10.98.1.13/32"])
     wait_for(lambda: "10.98.1.13" in agent.endpoint_keys(), timeout=2, what="new endpoint")
-    wait_for(lambda: agent.tc_prog(c["hostIfname"]) == ("from_pod", prog_id), timeout=2,
+    wait_for(lambda: agent.tc_prog(c["hostIfname"]) == (POD_PROG, prog_id), timeout=2,
              what="from_pod on the new veth")
 
     # Record deleted while its veth lives on: its entries go after the grace
@@ -616,7 +622,7 @@ def test_endpoint_reconcile(agent):
 
     # Someone removed our filter: the resync puts it back.
     node.run("tc", "filter", "del", "dev", c["hostIfname"], "ingress")
-    wait_for(lambda: agent.tc_prog(c["hostIfname"]) == ("from_pod", prog_id),
+    wait_for(lambda: agent.tc_prog(c["hostIfname"]) == (POD_PROG, prog_id),
              timeout=AGENT_RESYNC + 3, what="filter restored")
 
 
@@ -716,7 +722,7 @@ def test_kill9_and_restart_are_hitless(agent):
 
         # Nothing detached, nothing unpinned.
         assert agent.tc_prog("eth0") == up_prog
-        assert agent.tc_prog(ep_b["hostIfname"])[0] == "from_pod"
+        assert agent.tc_prog(ep_b["hostIfname"])[0] == POD_PROG
         assert "xdp_uplink" in node.run("ip", "-d", "link", "show", "eth0").stdout
         assert {m: agent.map_id(m) for m in MAPS} == map_ids
         assert ip_b in agent.endpoint_keys()
@@ -746,7 +752,7 @@ def test_kill9_and_restart_are_hitless(agent):
     assert {m: agent.map_id(m) for m in MAPS} == map_ids
     new_prog = bpftool("prog", "show", "pinned", agent.pin("prog_from_pod"))["id"]
     assert new_prog != prog_id
-    assert agent.tc_prog(ep_b["hostIfname"]) == ("from_pod", new_prog)
+    assert agent.tc_prog(ep_b["hostIfname"]) == (POD_PROG, new_prog)
     assert agent.tc_prog("eth0")[0] == "to_pod" and agent.tc_prog("eth0") != up_prog
     assert node.run("ip", "-d", "link", "show", "eth0").stdout != xdp_before
     assert agent.xdp_config()["flags"] == 1
@@ -762,7 +768,7 @@ def test_sigterm_leaves_datapath(agent):
     assert "the datapath stays attached" in agent.log()
     assert not os.path.exists(agent.socket)  # clients are told it is not running
     assert agent.tc_prog("eth0")[0] == "to_pod"
-    assert agent.tc_prog(rec["hostIfname"])[0] == "from_pod"
+    assert agent.tc_prog(rec["hostIfname"])[0] == POD_PROG
     assert "xdp_uplink" in node.run("ip", "-d", "link", "show", "eth0").stdout
     assert all(os.path.exists(agent.pin(m)) for m in MAPS + ("prog_from_pod",))
     assert "10.98.1.40" in agent.endpoint_keys()
@@ -811,7 +817,7 @@ def test_map_migration(agent):
     fwd = bpftool("map", "show", "pinned", agent.pin("xdp_fwd"))
     assert fwd["bytes_value"] == 16 and fwd["max_entries"] == 4
     drops = bpftool("map", "show", "pinned", agent.pin("xdp_drops"))
-    assert drops["max_entries"] == 12
+    assert drops["max_entries"] == len(DROP_NAMES) + 1  # reason 0, "none", is not shown
     val = bpftool("map", "lookup", "pinned", agent.pin("xdp_drops"), "key", "3", "0", "0", "0")
     per_cpu = val["formatted"]["values"]
     assert all(v["value"]["packets"] == 7 and v["value"]["bytes"] == 70 for v in per_cpu), val
@@ -852,7 +858,9 @@ def test_api_endpoints_and_metrics(agent):
     assert m["maps"]["xdp_endpoints"]["entries"] == 4  # two pods, dual-stack
     assert m["maps"]["xdp_endpoints"]["capacity"] == 65536
     assert m["maps"]["xdp_nodes"]["entries"] == 2
-    assert set(m["maps"]) == set(MAPS)
+    # occupancy is shown for the key-value maps (not the prog array, the
+    # ring buffers or the fixed filter tables)
+    assert set(m["maps"]) == set(MAPS[:12]) | {"xdp_filter_index", "xdp_filter_rate"}
     assert agent.api("status")["endpoints"] == 2
 
     # Spoofed source address from pod a: dropped and counted.
@@ -974,7 +982,7 @@ def test_startup_1000_endpoints(agent):
     assert st["startupMs"] < 1000
     prog = bpftool("prog", "show", "pinned", agent.pin("prog_from_pod"))["id"]
     for n in (names[0], names[N_SCALE // 2], names[-1]):
-        assert agent.tc_prog(n) == ("from_pod", prog)
+        assert agent.tc_prog(n) == (POD_PROG, prog)
 
 
 def test_xdp_uplink_modes(agent):
