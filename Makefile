@@ -44,7 +44,7 @@ UNIT_SRCS := $(wildcard test/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:test/unit/%.c=$(TESTDIR)/%)
 
 # BPF: one object per attach point, a bpftool skeleton for each.
-BPF_PROGS := from_pod to_pod xdp_uplink
+BPF_PROGS := from_pod pod_entry to_pod xdp_uplink
 BPF_OBJS  := $(BPF_PROGS:%=$(BUILD)/bpf/%.bpf.o)
 BPF_SKELS := $(BPF_PROGS:%=$(BUILD)/bpf/%.skel.h)
 BPF_CFLAGS := -O2 -g -Wall -Werror -target bpf -D__TARGET_ARCH_x86 \

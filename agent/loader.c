@@ -4,6 +4,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <pthread.h>
 #include <limits.h>
 #include <linux/if_link.h>
 #include <linux/magic.h>
@@ -23,6 +24,7 @@
 #include "xdpath/datapath.h"
 
 #include "from_pod.skel.h"
+#include "pod_entry.skel.h"
 #include "to_pod.skel.h"
 #include "xdp_uplink.skel.h"
 
@@ -106,10 +108,11 @@ static struct bpf_object *const *objects(const struct loader *ld, struct bpf_obj
 	out[0] = ld->from_pod->obj;
 	out[1] = ld->to_pod->obj;
 	out[2] = ld->xdp_uplink->obj;
+	out[3] = ld->pod_entry->obj;
 	return out;
 }
 
-#define NOBJ 3
+#define NOBJ 4
 
 static int open_all(struct loader *ld, const char *pin_root)
 {
@@ -121,23 +124,47 @@ static int open_all(struct loader *ld, const char *pin_root)
 	ld->to_pod = to_pod__open_opts(&opts);
 	if (!ld->to_pod)
 		return -errno;
+	ld->pod_entry = pod_entry__open_opts(&opts);
+	if (!ld->pod_entry)
+		return -errno;
 	ld->xdp_uplink = xdp_uplink__open_opts(&opts);
 	if (!ld->xdp_uplink)
 		return -errno;
 	return 0;
 }
 
-/* The first load creates and pins every map; the others reuse the pins. */
-static int load_all(struct loader *ld)
+/* The second thread's loads: the two filter programs. */
+static void *load_filters(void *arg)
 {
-	int err;
+	struct loader *ld = arg;
+	long err = pod_entry__load(ld->pod_entry);
 
-	err = from_pod__load(ld->from_pod);
-	if (!err)
-		err = to_pod__load(ld->to_pod);
 	if (!err)
 		err = xdp_uplink__load(ld->xdp_uplink);
-	return err;
+	return (void *)err;
+}
+
+/* to_pod first: it declares every pinned map (the filters' too), so its
+ * load creates every pin. Then, in parallel, from_pod on this thread and
+ * the two filter programs on another: their verification is most of the
+ * agent's start-up, and they only reuse pins, so they cannot race to
+ * create one. */
+static int load_all(struct loader *ld)
+{
+	void *ret = NULL;
+	pthread_t t;
+	int err;
+
+	err = to_pod__load(ld->to_pod);
+	if (err)
+		return err;
+	if (pthread_create(&t, NULL, load_filters, ld)) {
+		err = from_pod__load(ld->from_pod);
+		return err ? err : (int)(long)load_filters(ld);
+	}
+	err = from_pod__load(ld->from_pod);
+	pthread_join(t, &ret);
+	return err ? err : (int)(long)ret;
 }
 
 /* Pin to a temporary name, then rename(2) over the old pin: whoever opens
@@ -180,7 +207,7 @@ static int fill_pod_progs(const struct loader *ld)
 	__u32 key = XDP_POD_PROG_MAIN;
 	int fd = bpf_program__fd(ld->from_pod->progs.from_pod);
 
-	if (bpf_map_update_elem(bpf_map__fd(ld->from_pod->maps.xdp_pod_progs), &key, &fd, BPF_ANY))
+	if (bpf_map_update_elem(bpf_map__fd(ld->pod_entry->maps.xdp_pod_progs), &key, &fd, BPF_ANY))
 		return -errno;
 	return 0;
 }
@@ -251,14 +278,16 @@ int loader_repin(const struct loader *ld, const char *pin_root)
 void loader_close(struct loader *ld)
 {
 	from_pod__destroy(ld->from_pod);
+	pod_entry__destroy(ld->pod_entry);
 	to_pod__destroy(ld->to_pod);
 	xdp_uplink__destroy(ld->xdp_uplink);
 	memset(ld, 0, sizeof(*ld));
 }
 
+/* to_pod declares every pinned map (see load_all). */
 int loader_map_fd(const struct loader *ld, const char *name)
 {
-	struct bpf_map *m = bpf_object__find_map_by_name(ld->from_pod->obj, name);
+	struct bpf_map *m = bpf_object__find_map_by_name(ld->to_pod->obj, name);
 
 	return m ? bpf_map__fd(m) : -ENOENT;
 }
@@ -266,7 +295,7 @@ int loader_map_fd(const struct loader *ld, const char *name)
 /* The program host veths run: pod_entry (the filters, then from_pod). */
 int loader_from_pod_fd(const struct loader *ld)
 {
-	return bpf_program__fd(ld->from_pod->progs.pod_entry);
+	return bpf_program__fd(ld->pod_entry->progs.pod_entry);
 }
 
 uint32_t bpf_fd_id(int fd)

@@ -1,5 +1,5 @@
 /* loader: the BPF side of the node. Owns bpffs (mounted if missing), the
- * three BPF objects (bpftool skeletons), their pins under the pin root, and
+ * four BPF objects (bpftool skeletons), their pins under the pin root, and
  * the programs on the uplink and the vxlan device. Maps are LIBBPF_PIN_BY_NAME
  * under the pin root: the first load creates and pins them, every later
  * load (another object, a restarted agent) reuses the pins, so the maps and
@@ -11,11 +11,13 @@
 #include <stdint.h>
 
 struct from_pod;
+struct pod_entry;
 struct to_pod;
 struct xdp_uplink;
 
 struct loader {
 	struct from_pod *from_pod;
+	struct pod_entry *pod_entry;
 	struct to_pod *to_pod;
 	struct xdp_uplink *xdp_uplink;
 };
@@ -25,12 +27,13 @@ struct loader {
 int bpffs_ensure(const char *pin_root);
 
 /* Open the objects with pin_root, migrate incompatible pins, load (create
- * or reuse the pinned maps), pin from_pod at <pin_root>/prog_from_pod
+ * or reuse the pinned maps), pin pod_entry (what host veths run: the
+ * filters, then a tail call to from_pod) at <pin_root>/prog_from_pod
  * atomically. 0 or -errno; on error nothing is left open. */
 int loader_load(struct loader *ld, const char *pin_root);
 void loader_close(struct loader *ld);
 
-/* Pin from_pod again if its pin is gone or names another program (someone
+/* Pin pod_entry again if its pin is gone or names another program (someone
  * removed it: the CNI needs it at every ADD). 1 if re-pinned, 0, or -errno. */
 int loader_repin(const struct loader *ld, const char *pin_root);
 

@@ -5,6 +5,7 @@
 #include <linux/if_packet.h>
 
 #include "lib/common.h"
+#include "lib/filter_maps.h" /* created here, first: see filter_maps.h */
 #include "lib/fwd.h"
 #include "lib/maps.h"
 #include "lib/parse.h"

@@ -63,6 +63,7 @@
 #include "eval.h"
 #include "filtermap.h"
 #include "from_pod.skel.h"
+#include "pod_entry.skel.h"
 #include "lang.h"
 #include "pindir.h"
 #include "summary.h"
@@ -106,6 +107,7 @@ _Static_assert(XF_FIELD_MAX <= 128, "the BPF summarizer clears present[0..1] onl
 
 static struct xdp_uplink *xu;
 static struct from_pod *fp;
+static struct pod_entry *pe;
 static struct filtermap fm;
 /* Where each map of the objects would be pinned, listed as they are
  * opened (before the load pins them), for the signal handler: it may only
@@ -190,7 +192,7 @@ static int prog_array_set(void)
 	uint32_t key = XDP_POD_PROG_MAIN;
 	int fd = bpf_program__fd(fp->progs.from_pod);
 
-	return bpf_map_update_elem(MAPFD(fp, xdp_pod_progs), &key, &fd, BPF_ANY) ? -errno : 0;
+	return bpf_map_update_elem(MAPFD(pe, xdp_pod_progs), &key, &fd, BPF_ANY) ? -errno : 0;
 }
 
 /* filtermap over the skeleton's maps, as the agent opens them from pins. */
@@ -240,7 +242,7 @@ static uint32_t tc_run(const void *frame, uint32_t len, uint32_t ingress_ifindex
 	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = len,
 		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = 1);
 
-	if (bpf_prog_test_run_opts(bpf_program__fd(fp->progs.pod_entry), &opts))
+	if (bpf_prog_test_run_opts(bpf_program__fd(pe->progs.pod_entry), &opts))
 		fail_msg("pod_entry test_run (%u bytes): %s", len, strerror(errno));
 	return opts.retval;
 }
@@ -1182,7 +1184,7 @@ static void frame_title(const struct frame *fr, size_t i)
  * reference. */
 static void summary_check(bool pod, uint32_t need, size_t stride)
 {
-	int fd = pod ? MAPFD(fp, xdp_filter_scratch) : MAPFD(xu, xdp_filter_scratch);
+	int fd = pod ? MAPFD(pe, xdp_filter_scratch) : MAPFD(xu, xdp_filter_scratch);
 	const char *who = pod ? "pod_entry" : "xdp_uplink";
 	struct xf_cfg c = { .nrules = 1, .need = need,
 			    .scan_scope = XF_SCOPE_UPLINK | XF_SCOPE_PODS };
@@ -1324,6 +1326,13 @@ static int group_setup(void **state)
 	err = from_pod__load(fp);
 	if (err)
 		return report("load from_pod", err);
+	pe = pod_entry__open_opts(&opts);
+	if (!pe)
+		return report("open pod_entry", errno);
+	pin_paths_add(pe->obj);
+	err = pod_entry__load(pe);
+	if (err)
+		return report("load pod_entry", err);
 	err = prog_array_set();
 	if (err)
 		return report("xdp_pod_progs", err);
@@ -1333,7 +1342,7 @@ static int group_setup(void **state)
 
 	scratch_stride = (bpf_map__value_size(xu->maps.xdp_filter_scratch) + 7) & ~7ul;
 	if (scratch_stride < sizeof(struct xf_summary) ||
-	    bpf_map__value_size(fp->maps.xdp_filter_scratch) !=
+	    bpf_map__value_size(pe->maps.xdp_filter_scratch) !=
 		    bpf_map__value_size(xu->maps.xdp_filter_scratch))
 		return report("xdp_filter_scratch value size", EINVAL);
 	scratch_buf = calloc(ncpus, scratch_stride);
@@ -1353,6 +1362,8 @@ static int group_teardown(void **state)
 	free(scratch_buf);
 	scratch_buf = NULL;
 	from_pod__destroy(fp);
+	pod_entry__destroy(pe);
+	pe = NULL;
 	xdp_uplink__destroy(xu);
 	fp = NULL;
 	xu = NULL;
@@ -1415,7 +1426,7 @@ static void test_corpus_size(void **state)
  * (the static asserts at the top pin the userspace side). */
 static void test_summary_layout(void **state)
 {
-	const struct bpf_object *objs[] = { xu->obj, fp->obj };
+	const struct bpf_object *objs[] = { xu->obj, pe->obj };
 
 	(void)state;
 	for (size_t i = 0; i < ARRAY_SIZE(objs); i++) {
@@ -2611,7 +2622,7 @@ static void test_pod_entry_no_prog(void **state)
 	uint32_t key = XDP_POD_PROG_MAIN;
 
 	(void)state;
-	assert_int_equal(bpf_map_delete_elem(MAPFD(fp, xdp_pod_progs), &key), 0);
+	assert_int_equal(bpf_map_delete_elem(MAPFD(pe, xdp_pod_progs), &key), 0);
 	assert_int_equal(tc_run(f->b, f->n, 7), TC_ACT_SHOT);
 	assert_int_equal(drops_get(XDP_DROP_NO_PROG).packets, 1);
 	assert_int_equal(drops_get(XDP_DROP_SPOOF_IP).packets, 0);
@@ -2637,7 +2648,7 @@ static void test_verified_insns(void **state)
 {
 	(void)state;
 	print_message("verified_insns: xdp_uplink %u, pod_entry %u, from_pod %u\n",
-		      verified_insns(xu->progs.xdp_uplink), verified_insns(fp->progs.pod_entry),
+		      verified_insns(xu->progs.xdp_uplink), verified_insns(pe->progs.pod_entry),
 		      verified_insns(fp->progs.from_pod));
 }
 

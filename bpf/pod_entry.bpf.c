@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: GPL-2.0
+/* pod_entry: TC ingress of a pod's host-side veth, the program the CNI
+ * attaches (pinned as prog_from_pod). The emergency filters of scope "pods"
+ * (lib/filter.h) see the frame as the pod sent it, before anything parses
+ * it; then a tail call to from_pod (xdp_pod_progs[XDP_POD_PROG_MAIN]).
+ * A tail call, not one program: from_pod's stack and the filters' together
+ * exceed the verifier's 512 bytes; and two objects verify in parallel at the
+ * agent's start. TC, not XDP on the host veth: XDP on a veth turns every GSO
+ * packet the pod sends into XDP frames (agent/main.c measured 3-4x less
+ * throughput), a cost every pod would pay for filters that are usually
+ * empty. */
+#define XF_CTX struct __sk_buff
+#define XF_LOAD(ctx, off, to, n) bpf_skb_load_bytes(ctx, off, to, n)
+#define XF_LEN(ctx) ((ctx)->len)
+
+#include "lib/common.h"
+#include "lib/filter.h"
+#include "lib/maps.h"
+#include "lib/stats.h"
+
+/* Set by the loader before pod_entry is pinned. Pinned: a prog array's
+ * entries are dropped when its last user reference goes, and attached
+ * pod_entry programs outlive the agent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} xdp_pod_progs SEC(".maps");
+
+SEC("tc")
+int pod_entry(struct __sk_buff *skb)
+{
+	__u32 len;
+
+	if (xf_run_filters(skb, XF_SCOPE_PODS, skb->ingress_ifindex, &len) == XF_DROP)
+		return drop(skb, XDP_DROP_FILTER, 0);
+	bpf_tail_call(skb, &xdp_pod_progs, XDP_POD_PROG_MAIN);
+	return drop(skb, XDP_DROP_NO_PROG, 0); /* fail closed: never around policy */
+}
+
+char LICENSE[] SEC("license") = "GPL";
