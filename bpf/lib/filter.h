@@ -292,16 +292,6 @@ static long xf_try_scan(__u32 i, void *ctx)
 	return 0;
 }
 
-static long xf_try_bucket(__u32 i, void *ctx)
-{
-	struct xf_run *r = ctx;
-
-	if (i >= r->n || i >= XF_BUCKET_MAX)
-		return 1;
-	xf_try(r, r->bucket->r[XF_MASK(i, XF_BUCKET_MAX - 1)]);
-	return 0;
-}
-
 #define XF_IDX_COUNT(F) +1
 #define XF_IDX_CASE(F)                                                          \
 	if (i == j++)                                                           \
@@ -315,30 +305,6 @@ __always_inline_fn __u32 xf_idx_field(__u32 i)
 
 	XF_IDX_FIELDS(XF_IDX_CASE)
 	return XF_NONE;
-}
-
-/* Indexed field i: if some rule is indexed on it, the rules of the bucket
- * for this packet's value. A packet has one value per field, so a rule
- * (indexed on one field: agent/filtermap.c) is tried at most once. */
-static long xf_probe(__u32 i, void *ctx)
-{
-	struct xf_run *r = ctx;
-	struct xf_idx_key k = {};
-	__u32 f;
-
-	if (i >= XF_NIDX)
-		return 1;
-	f = xf_idx_field(i);
-	if (f >= XF_FIELD_MAX || !(r->idx_fields & (1ULL << f)) || !xf_present(&r->sc->s, f))
-		return 0;
-	k.field = f;
-	k.value = r->sc->s.v[XF_VIDX(f)];
-	r->bucket = bpf_map_lookup_elem(&xdp_filter_index, &k);
-	if (!r->bucket || !r->bucket->n)
-		return 0;
-	r->n = r->bucket->n;
-	bpf_loop(XF_BUCKET_MAX, xf_try_bucket, r, 0);
-	return 0;
 }
 
 __always_inline_fn void xf_sample(struct xf_run *r, const struct xf_cfg *cfg, __u64 drops)
@@ -507,6 +473,16 @@ static long xf_try_cand(__u32 i, void *ctx)
 	return 0;
 }
 
+static long xf_try_cand_full(__u32 i, void *ctx)
+{
+	struct xf_run *r = ctx;
+
+	if (i >= r->n || i >= XF_CAND_SLOTS)
+		return 1;
+	xf_try(r, r->sc->cand[XF_MASK(i, XF_CAND_SLOTS - 1)]);
+	return 0;
+}
+
 /* 0: done; -1 (nothing counted): take the summary path. */
 __always_inline_fn int xf_fast(struct xf_run *r, const struct xf_cfg *cfg)
 {
@@ -548,8 +524,33 @@ __always_inline_fn void xf_slow(struct xf_run *r, const struct xf_cfg *cfg, __u3
 		r->len = XF_LEN(r->ctx);
 	xf_summarize(r);
 	r->idx_fields = cfg->idx_fields;
-	if (r->idx_fields)
-		bpf_loop(XF_NIDX, xf_probe, r, 0);
+	if (r->idx_fields) {
+		/* The summary's indexed fields, gathered as the fast path does;
+		 * every candidate then meets its whole rule. */
+		struct xf_scratch *sc = r->sc;
+
+		sc->keys.present = 0;
+		sc->ncand = 0;
+		for (__u32 i = 0; i < XF_NIDX; i++) {
+			__u32 f = xf_idx_field(i);
+
+			if (xf_present(&sc->s, f)) {
+				sc->keys.v[i & 7] = sc->s.v[XF_VIDX(f)];
+				sc->keys.present |= 1U << i;
+			}
+		}
+		xf_fast_probe(r, 0);
+		xf_fast_probe(r, 1);
+		xf_fast_probe(r, 2);
+		xf_fast_probe(r, 3);
+		xf_fast_probe(r, 4);
+		xf_fast_probe(r, 5);
+		xf_fast_probe(r, 6);
+		xf_fast_probe(r, 7);
+		r->n = sc->ncand;
+		if (r->n)
+			bpf_loop(XF_CAND_SLOTS, xf_try_cand_full, r, 0);
+	}
 	if (!(cfg->scan_scope & at))
 		return;
 	r->scan = bpf_map_lookup_elem(&xdp_filter_scan, &zero);
