@@ -151,10 +151,27 @@ static struct {
 } added[1024];
 static int nadded;
 
-static int xdpath_rules(enum set s, int n)
+/* One drop rule at the uplink, as the agent pushes it. */
+static int add_rule(const char *text)
 {
 	struct xf_rule rule;
 	struct xf_error e;
+	int err;
+
+	memset(&rule, 0, sizeof(rule));
+	if (xf_compile(text, &rule.m, &e))
+		return bench_fail(e.msg, EINVAL);
+	rule.action = XF_ACT_DROP;
+	rule.scope = XF_SCOPE_UPLINK;
+	err = filtermap_add(&fm, &rule, &added[nadded].slot, &added[nadded].gen);
+	if (err)
+		return bench_fail("filtermap_add", err);
+	nadded++;
+	return 0;
+}
+
+static int xdpath_rules(enum set s, int n)
+{
 	char text[64];
 	int err;
 
@@ -171,15 +188,8 @@ static int xdpath_rules(enum set s, int n)
 			snprintf(text, sizeof(text), "ip.src == %s", inet_ntoa(a));
 		else
 			snprintf(text, sizeof(text), "udp.dport == %d", 10000 + i);
-		memset(&rule, 0, sizeof(rule));
-		if (xf_compile(text, &rule.m, &e))
-			return bench_fail(e.msg, EINVAL);
-		rule.action = XF_ACT_DROP;
-		rule.scope = XF_SCOPE_UPLINK;
-		err = filtermap_add(&fm, &rule, &added[nadded].slot, &added[nadded].gen);
-		if (err)
-			return bench_fail("filtermap_add", err);
-		nadded++;
+		if (add_rule(text))
+			return -1;
 	}
 	return 0;
 }
@@ -299,24 +309,12 @@ static int measure_empty(int r, int packets)
 static int measure_catalog(int r, int packets)
 {
 	uint8_t buf[MAX_FRAME];
-	struct xf_error e;
-	int err;
 
 	if (xdpath_rules(S_IP, 0))
 		return -1;
-	for (size_t i = 0; i < xf_catalog_len; i++) {
-		struct xf_rule rule;
-
-		memset(&rule, 0, sizeof(rule));
-		if (xf_compile(xf_catalog[i].rule, &rule.m, &e))
-			return bench_fail(e.msg, EINVAL);
-		rule.action = XF_ACT_DROP;
-		rule.scope = XF_SCOPE_UPLINK;
-		err = filtermap_add(&fm, &rule, &added[nadded].slot, &added[nadded].gen);
-		if (err)
-			return bench_fail("filtermap_add", err);
-		nadded++;
-	}
+	for (size_t i = 0; i < xf_catalog_len; i++)
+		if (add_rule(xf_catalog[i].rule))
+			return -1;
 	for (int si = 0; si < NSIZES; si++) {
 		int len = udp_frame(buf, sizes[si], 0x0a010001u, 53);
 		double ns = run(bpf_program__fd(xu->progs.xdp_uplink), buf, len, XDP_PASS, packets);
