@@ -697,6 +697,13 @@ class Cluster:
         # DAD/MLD noise); multicast snooping off so NDP is simply flooded.
         run(netns_argv(u, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1",
                        "net.ipv6.conf.default.disable_ipv6=1"))
+        # Where the kernel has bridge netfilter (br_netfilter loaded), it
+        # checks IP headers of bridged frames and silently drops malformed
+        # ones: the underlay is a wire, not a firewall (the filter tests send
+        # malformed frames on purpose). Per netns; only ours.
+        run(netns_argv(u, "sh", "-c", "for k in iptables ip6tables arptables; do "
+                       "f=/proc/sys/net/bridge/bridge-nf-call-$k; [ ! -e $f ] || echo 0 > $f; "
+                       "done"))
         lines = ["link set lo up",
                  "link add br0 type bridge stp_state 0 mcast_snooping 0",
                  "link set br0 up"]

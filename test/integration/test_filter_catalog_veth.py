@@ -227,12 +227,12 @@ def env():
     socks = []
     try:
         n1, n2 = c.nodes
-        # The underlay is a plain bridge: keep bridge netfilter (when the
-        # kernel has it) from validating, and dropping, the malformed IP
-        # headers on their way from n1 to n2. Only our underlay netns.
+        # The sandbox keeps bridge netfilter off in its underlay (it would
+        # drop malformed IP headers on their way from n1 to n2): check it.
         for k in ("iptables", "ip6tables", "arptables"):
-            c.underlay.exec("sh", "-c", f"f=/proc/sys/net/bridge/bridge-nf-call-{k}; "
-                            f"[ ! -e $f ] || echo 0 > $f")
+            r = c.underlay.exec("sh", "-c", f"cat /proc/sys/net/bridge/bridge-nf-call-{k} "
+                                "2>/dev/null || echo 0")
+            assert r.stdout.strip() == "0", (k, r.stdout)
         pod = c.add_pod(n1, name="fcv-src")
         peer = c.add_pod(n2, name="fcv-dst")
         assert pod.ip4 and pod.ip6 and peer.ip4 and peer.ip6, (pod.describe(), peer.describe())
