@@ -24,6 +24,10 @@ for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 
+# kubectl for the Kubernetes tests: any build on PATH will do (some machines
+# carry a newer one than Debian's kubernetes-client, from another package).
+command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PKGS[@]} packages present"
   exit 0
