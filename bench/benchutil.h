@@ -1,5 +1,5 @@
 /* benchutil: what the test_run micro-benchmarks share: a private pin
- * directory under bpffs (mounted first if it is not), removed at exit, on
+ * directory under bpffs (lib/pindir.h), removed at exit, on
  * errors and on SIGINT/SIGTERM/SIGHUP (the main loop polls bench_check_stop
  * between test_run calls, so the handler does nothing unsafe), a CPU pin,
  * and medians. Header only: each bench is one file. */
@@ -21,10 +21,11 @@
 
 #include <linux/magic.h>
 
+#include "pindir.h"
+
 #define BENCH_BPFFS "/sys/fs/bpf"
 
 static const char *bench_name = "bench";
-static char bench_pin_dir[sizeof(BENCH_BPFFS) + 64];
 static volatile sig_atomic_t bench_stop_sig;
 
 static int bench_fail(const char *what, int err)
@@ -33,28 +34,13 @@ static int bench_fail(const char *what, int err)
 	return -1;
 }
 
-/* Unlink whatever libbpf pinned, then the directory. Idempotent. */
+/* The pin directory (lib/pindir.h), its errors reported. */
 static void bench_pin_dir_remove(void)
 {
-	char path[sizeof(bench_pin_dir) + 256];
-	struct dirent *de;
-	DIR *d;
+	int err = pindir_remove();
 
-	if (!bench_pin_dir[0])
-		return;
-	d = opendir(bench_pin_dir);
-	if (d) {
-		while ((de = readdir(d))) {
-			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", bench_pin_dir, de->d_name);
-			unlink(path);
-		}
-		closedir(d);
-	}
-	if (rmdir(bench_pin_dir) && errno != ENOENT)
-		bench_fail("rmdir pin dir", errno);
-	bench_pin_dir[0] = 0;
+	if (err)
+		bench_fail("rmdir pin dir", err);
 }
 
 static void bench_on_signal(int sig)
@@ -83,20 +69,11 @@ static void bench_check_stop(void)
 	}
 }
 
-/* bpffs mounted, and a fresh bench_pin_dir "<bpffs>/<prefix>-XXXXXX". */
 static int bench_pin_dir_make(const char *prefix)
 {
-	struct statfs st;
+	int err = pindir_make(prefix);
 
-	if ((statfs(BENCH_BPFFS, &st) || st.f_type != BPF_FS_MAGIC) &&
-	    mount("bpf", BENCH_BPFFS, "bpf", 0, NULL))
-		return bench_fail("mount bpffs on " BENCH_BPFFS, errno);
-	snprintf(bench_pin_dir, sizeof(bench_pin_dir), BENCH_BPFFS "/%s-%d", prefix, (int)getpid());
-	if (mkdir(bench_pin_dir, 0700)) {
-		bench_pin_dir[0] = 0;
-		return bench_fail("mkdir pin dir", errno);
-	}
-	return 0;
+	return err ? bench_fail("pin dir under " PINDIR_BPFFS, err) : 0;
 }
 
 static int bench_pin_cpu(int cpu)

@@ -330,7 +330,7 @@ static int measure_catalog(int r, int packets)
 
 static int load_xdpfilter(enum set s)
 {
-	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = bench_pin_dir);
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pindir);
 	char path[256];
 	struct bpf_program *p;
 	int err;
@@ -354,7 +354,7 @@ static int load_xdpfilter(enum set s)
 
 static int setup(int cpu)
 {
-	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = bench_pin_dir);
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pindir);
 	struct filtermap_fds fds;
 	int err;
 
