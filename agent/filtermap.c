@@ -125,7 +125,7 @@ static bool exact_test(const struct xf_match *m, int c, uint32_t f, uint64_t *va
 /* Indexed only with one key: one bucket write links the whole rule. A rule
  * under several keys (a set of ports) would be half visible between the
  * bucket writes, so it goes to the scan list, one write too. */
-bool filtermap_index_keys(const struct xf_match *m, uint32_t *field, uint64_t keys[XF_MAX_CONJ])
+bool filtermap_index_key(const struct xf_match *m, uint32_t *field, uint64_t *key)
 {
 	if (m->nconj < 1 || m->nconj > XF_MAX_CONJ)
 		return false;
@@ -141,7 +141,7 @@ bool filtermap_index_keys(const struct xf_match *m, uint32_t *field, uint64_t ke
 		if (c < m->nconj)
 			continue;
 		*field = idx_fields[i];
-		keys[0] = v0;
+		*key = v0;
 		return true;
 	}
 	return false;
@@ -149,10 +149,10 @@ bool filtermap_index_keys(const struct xf_match *m, uint32_t *field, uint64_t ke
 
 bool filtermap_exact(const struct xf_match *m)
 {
-	uint64_t keys[XF_MAX_CONJ];
 	uint32_t field;
+	uint64_t key;
 
-	return m->nconj == 1 && m->nterms[0] == 1 && filtermap_index_keys(m, &field, keys);
+	return m->nconj == 1 && m->nterms[0] == 1 && filtermap_index_key(m, &field, &key);
 }
 
 /* The bit of field f in xdp_filter_ports, or 0 if f is not a port field. */
@@ -279,16 +279,16 @@ static int link_rule(struct filtermap *fm, uint32_t slot, const struct fm_slot *
 	int err;
 
 	if (s->indexed) {
-		err = get_bucket(fm, s->field, s->keys[0], &b);
+		err = get_bucket(fm, s->field, s->key, &b);
 		if (err)
 			return err;
 		if (b.n >= XF_BUCKET_MAX)
 			return -ENOSPC;
-		err = port_mark(fm, s->field, s->keys[0], true);
+		err = port_mark(fm, s->field, s->key, true);
 		if (err)
 			return err;
 		b.r[b.n++] = ref;
-		return put_bucket(fm, s->field, s->keys[0], &b);
+		return put_bucket(fm, s->field, s->key, &b);
 	}
 	scan = malloc(sizeof(*scan));
 	if (!scan)
@@ -323,11 +323,11 @@ static int unlink_rule(struct filtermap *fm, uint32_t slot, const struct fm_slot
 	int err;
 
 	if (s->indexed) {
-		err = get_bucket(fm, s->field, s->keys[0], &b);
+		err = get_bucket(fm, s->field, s->key, &b);
 		if (!err && drop_ref(b.r, &b.n, slot, s->gen))
-			err = put_bucket(fm, s->field, s->keys[0], &b);
+			err = put_bucket(fm, s->field, s->key, &b);
 		if (!err && !b.n)
-			err = port_mark(fm, s->field, s->keys[0], false);
+			err = port_mark(fm, s->field, s->key, false);
 		return err;
 	}
 	scan = malloc(sizeof(*scan));
@@ -338,6 +338,17 @@ static int unlink_rule(struct filtermap *fm, uint32_t slot, const struct fm_slot
 		err = put_scan(fm, scan);
 	free(scan);
 	return err;
+}
+
+/* What the datapath would otherwise compute for every packet. */
+static void derive(struct xf_rule *rule)
+{
+	filtermap_required(&rule->m, rule->req);
+	rule->rate_interval_ns = rule->rate_burst_ns = 0;
+	if (rule->action != XF_ACT_RATE || !rule->rate_pps)
+		return;
+	rule->rate_interval_ns = 1000000000ULL / rule->rate_pps;
+	rule->rate_burst_ns = rule->rate_interval_ns * (rule->rate_pps / 10 + 1);
 }
 
 /* ---- public --------------------------------------------------------------- */
@@ -370,21 +381,20 @@ int filtermap_add(struct filtermap *fm, struct xf_rule *rule, uint32_t *slot, ui
 	s.gen = ++fm->last_gen ? fm->last_gen : ++fm->last_gen; /* never 0 */
 	s.scope = rule->scope;
 	s.need = filtermap_need(&rule->m);
-	s.indexed = filtermap_index_keys(&rule->m, &s.field, s.keys);
-	s.nkeys = s.indexed ? 1 : 0;
+	s.indexed = filtermap_index_key(&rule->m, &s.field, &s.key);
 	s.exact = s.indexed && filtermap_exact(&rule->m);
 	if (s.indexed) {
 		struct xf_bucket b;
 
 		/* A full bucket: scanned instead. */
-		err = get_bucket(fm, s.field, s.keys[0], &b);
+		err = get_bucket(fm, s.field, s.key, &b);
 		if (err)
 			return err;
 		if (b.n >= XF_BUCKET_MAX)
 			s.indexed = s.exact = false;
 	}
 	rule->gen = s.gen;
-	filtermap_required(&rule->m, rule->req);
+	derive(rule);
 	if (bpf_map_update_elem(fm->rules_fd, &at, rule, BPF_ANY))
 		return -errno;
 	err = zero_stats(fm, at);
@@ -472,8 +482,7 @@ static void adopt(struct filtermap *fm, const struct xf_rule *rules, const struc
 	s->indexed = indexed;
 	s->exact = indexed && (r->flags & XF_REF_EXACT);
 	s->field = field;
-	s->keys[0] = key;
-	s->nkeys = indexed;
+	s->key = key;
 	s->scope = rules[r->slot].scope;
 	s->need = filtermap_need(&rules[r->slot].m);
 	fm->nrules++;

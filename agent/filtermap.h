@@ -23,13 +23,12 @@
 
 struct fm_slot {
 	uint32_t gen;            /* 0: free */
-	bool indexed;            /* linked in index buckets (else in the scan list) */
+	bool indexed;            /* linked in the index bucket (field, key); else in the scan list */
 	bool exact;              /* indexed, and the index test is the whole rule */
-	uint8_t nkeys;
 	uint8_t scope;
 	uint32_t need;           /* XF_NEED_* its tests read */
-	uint32_t field;          /* indexed: the field of every key */
-	uint64_t keys[XF_MAX_CONJ];
+	uint32_t field;          /* indexed: the bucket's field and value */
+	uint64_t key;
 };
 
 /* The maps, by fd. */
@@ -68,12 +67,12 @@ int filtermap_set_sampling(struct filtermap *fm, uint32_t shift);
 bool filtermap_has(const struct filtermap *fm, uint32_t slot, uint32_t gen);
 
 /* The walks (XF_NEED_*) a match reads, and whether every alternative tests
- * one indexed field for equality (then *field and keys[0..nconj) are the
- * index keys). Pure: exposed for tests. */
+ * one indexed field for equality with one and the same value (then *field
+ * and *key name its index bucket). Pure: exposed for tests. */
 uint32_t filtermap_need(const struct xf_match *m);
 /* The walk (XF_NEED_*) that produces summary field f, 0 if none. */
 uint32_t filtermap_field_need(unsigned f);
-bool filtermap_index_keys(const struct xf_match *m, uint32_t *field, uint64_t keys[XF_MAX_CONJ]);
+bool filtermap_index_key(const struct xf_match *m, uint32_t *field, uint64_t *key);
 /* The summary fields every alternative of m needs present (a test that is
  * not negated fails on an absent field): into req[2]. */
 void filtermap_required(const struct xf_match *m, __u64 req[2]);

@@ -182,10 +182,10 @@ __always_inline_fn int xf_over_rate(struct xf_run *r, __u32 slot, const struct x
 {
 	struct xf_rate_key k = { .slot = slot, .gen = rule->gen };
 	const struct xf_sum *s = &r->sc->s;
-	__u64 interval, tol, now = bpf_ktime_get_boot_ns(), *tat, old, next, init = 0;
-	__u32 rate = rule->rate_pps;
+	__u64 interval = rule->rate_interval_ns, tol = rule->rate_burst_ns;
+	__u64 now = bpf_ktime_get_boot_ns(), *tat, old, next, init = 0;
 
-	if (!rate)
+	if (!interval)
 		return 1;
 	if (rule->rate_per == XF_RATE_SRC || rule->rate_per == XF_RATE_DST) {
 		int src = rule->rate_per == XF_RATE_SRC;
@@ -202,8 +202,6 @@ __always_inline_fn int xf_over_rate(struct xf_run *r, __u32 slot, const struct x
 			__builtin_memcpy(k.addr + 8, &b, 8);
 		}
 	}
-	interval = 1000000000ULL / rate;
-	tol = interval * (rate / 10 + 1);
 	tat = bpf_map_lookup_elem(&xdp_filter_rate, &k);
 	if (!tat) {
 		bpf_map_update_elem(&xdp_filter_rate, &k, &init, BPF_NOEXIST);

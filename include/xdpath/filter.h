@@ -225,6 +225,8 @@ struct xf_rule {
 	__u32 ifindex;           /* 0: every interface in scope; else only this one (one pod's veth) */
 	__u32 rate_pps;          /* XF_ACT_RATE */
 	__u64 expire_ns;         /* bpf_ktime_get_boot_ns() after which it never matches; 0: never */
+	__u64 rate_interval_ns;  /* XF_ACT_RATE: 1e9 / rate_pps (set by the agent, not per packet) */
+	__u64 rate_burst_ns;     /* XF_ACT_RATE: how far ahead of now the budget may run */
 	__u64 req[2];            /* summary fields every alternative needs present: a packet
 				  * without one of them is skipped before any test */
 	struct xf_match m;

@@ -44,41 +44,41 @@ static void test_need(void **state)
 
 static void test_index_keys(void **state)
 {
-	uint64_t keys[XF_MAX_CONJ];
+	uint64_t key;
 	struct xf_match m;
 	uint32_t field;
 
 	(void)state;
 	compile("ip.src == 10.1.2.3", &m);
-	assert_true(filtermap_index_keys(&m, &field, keys));
+	assert_true(filtermap_index_key(&m, &field, &key));
 	assert_int_equal(field, XF_IP_SRC);
-	assert_int_equal(keys[0], 0x0a010203);
+	assert_int_equal(key, 0x0a010203);
 	assert_true(filtermap_exact(&m));
 
 	compile("udp.dport == 53 and ip.ttl < 5", &m); /* indexed, not exact */
-	assert_true(filtermap_index_keys(&m, &field, keys));
+	assert_true(filtermap_index_key(&m, &field, &key));
 	assert_int_equal(field, XF_UDP_DPORT);
-	assert_int_equal(keys[0], 53);
+	assert_int_equal(key, 53);
 	assert_false(filtermap_exact(&m));
 
 	/* a set: two values, one write could not link both: scanned */
 	compile("tcp.dport in {22, 80}", &m);
-	assert_false(filtermap_index_keys(&m, &field, keys));
+	assert_false(filtermap_index_key(&m, &field, &key));
 	compile("ip.src == 10.0.0.0/8", &m);   /* a prefix is a range */
-	assert_false(filtermap_index_keys(&m, &field, keys));
+	assert_false(filtermap_index_key(&m, &field, &key));
 	compile("not ip.src == 10.1.2.3", &m); /* negated */
-	assert_false(filtermap_index_keys(&m, &field, keys));
+	assert_false(filtermap_index_key(&m, &field, &key));
 	compile("ip.ttl == 1", &m);            /* not an indexed field */
-	assert_false(filtermap_index_keys(&m, &field, keys));
+	assert_false(filtermap_index_key(&m, &field, &key));
 	/* every alternative on the same field and value: indexed */
 	compile("ip.src == 10.1.2.3 and (tcp or udp)", &m);
-	assert_true(filtermap_index_keys(&m, &field, keys));
+	assert_true(filtermap_index_key(&m, &field, &key));
 	assert_int_equal(field, XF_IP_SRC);
 	assert_false(filtermap_exact(&m));
 	compile("ip6.src == fd00::1", &m);     /* /128: the low half */
-	assert_true(filtermap_index_keys(&m, &field, keys));
+	assert_true(filtermap_index_key(&m, &field, &key));
 	assert_int_equal(field, XF_IP6_SRC_LO);
-	assert_int_equal(keys[0], 1);
+	assert_int_equal(key, 1);
 	assert_false(filtermap_exact(&m));     /* the high half is a second test */
 }
 

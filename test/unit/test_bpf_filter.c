@@ -2226,7 +2226,7 @@ static void test_index(void **state)
 	slot = add_rule("ip.src == 10.0.0.1", XF_ACT_DROP, BOTH, NULL);
 	assert_true(fm.slot[slot].indexed);
 	assert_int_equal(fm.slot[slot].field, XF_IP_SRC);
-	assert_int_equal(fm.slot[slot].keys[0], SRC_A);
+	assert_int_equal(fm.slot[slot].key, SRC_A);
 	assert_true(cfg_get().idx_fields & (1ULL << XF_IP_SRC));
 	assert_int_equal(cfg_get().scan_scope, 0);
 	f = v4(SRC_A, 6, 80);
@@ -2460,7 +2460,7 @@ static void test_rebuild(void **state)
 		assert_int_equal(fm.slot[i].need, old.slot[i].need);
 		if (old.slot[i].indexed) {
 			assert_int_equal(fm.slot[i].field, old.slot[i].field);
-			assert_int_equal(fm.slot[i].keys[0], old.slot[i].keys[0]);
+			assert_int_equal(fm.slot[i].key, old.slot[i].key);
 		}
 	}
 	assert_int_equal(bpf_map_lookup_elem(MAPFD(xu, xdp_filter_rules), &orphan, &back), 0);
