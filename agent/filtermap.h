@@ -8,7 +8,7 @@
  * generation, so a packet holding a just-unlinked slot never evaluates a
  * different rule under its number.
  *
- * The maps are the whole truth: filtermap_open() rebuilds this state from
+ * The maps are the whole truth: filtermap_init() rebuilds this state from
  * them (rules linked by the index or the scan list), so rules survive an
  * agent restart untouched; a slot that holds a rule no list names (a
  * restart between writing and linking) is cleared. No names here: the
@@ -38,7 +38,6 @@ struct filtermap_fds {
 
 struct filtermap {
 	int rules_fd, index_fd, scan_fd, cfg_fd, stats_fd, ports_fd;
-	bool own_fds;            /* opened from pins: closed by filtermap_close */
 	struct fm_slot slot[XF_MAX_RULES];
 	uint32_t next;           /* the round robin's next slot to try */
 	uint32_t last_gen;
@@ -46,12 +45,10 @@ struct filtermap {
 	uint32_t sample_shift;
 };
 
-/* Open the pins under pin_root and rebuild the state from them. 0/-errno. */
-int filtermap_open(struct filtermap *fm, const char *pin_root);
-/* The same over map fds the caller keeps (tests: a skeleton's maps). A
- * fresh table samples drops at XF_SAMPLE_SHIFT_DEFAULT. */
+/* Over map fds the caller keeps (the agent's loader, a test's skeleton),
+ * the state rebuilt from the maps. A fresh table samples drops at
+ * XF_SAMPLE_SHIFT_DEFAULT. 0 or -errno. */
 int filtermap_init(struct filtermap *fm, const struct filtermap_fds *fds);
-void filtermap_close(struct filtermap *fm);
 
 /* Publish rule (its gen is set here); *slot and *gen name it. 0, -ENOSPC
  * (no free slot, or the scan list is full), -EINVAL (an empty match) or

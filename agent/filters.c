@@ -395,20 +395,33 @@ static int on_sample(void *ctx, void *data, size_t len)
 static int open_ring(struct agent *a)
 {
 	struct filters *f = a->filters;
-	char path[PATH_MAX];
-	int fd;
+	int fd = loader_map_fd(&a->ld, XDP_PIN_FILTER_EVENTS);
 
-	if (path_in(path, sizeof(path), a->cfg.pin_root, XDP_PIN_FILTER_EVENTS))
-		return -ENAMETOOLONG;
-	fd = bpf_obj_get(path);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	f->rb = ring_buffer__new(fd, on_sample, f, NULL);
-	close(fd);               /* the ring buffer holds its own mapping */
 	if (!f->rb)
 		return -errno;
 	f->mono_to_real_ns = clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC);
 	return ring_buffer__epoll_fd(f->rb);
+}
+
+/* The filter maps, as the loader has them (pinned; loaded at start). */
+static int open_maps(struct agent *a)
+{
+	struct filtermap_fds fds = {
+		.rules = loader_map_fd(&a->ld, XDP_PIN_FILTER_RULES),
+		.index = loader_map_fd(&a->ld, XDP_PIN_FILTER_INDEX),
+		.scan = loader_map_fd(&a->ld, XDP_PIN_FILTER_SCAN),
+		.cfg = loader_map_fd(&a->ld, XDP_PIN_FILTER_CFG),
+		.stats = loader_map_fd(&a->ld, XDP_PIN_FILTER_STATS),
+		.ports = loader_map_fd(&a->ld, XDP_PIN_FILTER_PORTS),
+	};
+
+	if (fds.rules < 0 || fds.index < 0 || fds.scan < 0 || fds.cfg < 0 || fds.stats < 0 ||
+	    fds.ports < 0)
+		return -ENOENT;
+	return filtermap_init(&a->filters->fm, &fds);
 }
 
 void filters_consume(struct agent *a)
@@ -426,7 +439,7 @@ int filters_open(struct agent *a)
 	a->filters = calloc(1, sizeof(*a->filters));
 	if (!a->filters)
 		return -ENOMEM;
-	err = filtermap_open(&a->filters->fm, a->cfg.pin_root);
+	err = open_maps(a);
 	if (err) {
 		log_error("filter", "cannot open the filter maps", "err=\"%s\"", strerror(-err));
 		free(a->filters);
@@ -459,7 +472,6 @@ void filters_close(struct agent *a)
 		return;
 	ring_buffer__free(a->filters->rb);
 	filtersrc_free(&a->filters->src);
-	filtermap_close(&a->filters->fm);
 	free(a->filters);
 	a->filters = NULL;
 }
