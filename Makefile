@@ -133,7 +133,7 @@ $(TESTDIR)/test_bpf_filter: test/unit/test_bpf_filter.c $(BPF_SKELS) $(FILTER_OB
 
 # Policy datapath micro-benchmark: includes the from_pod skeleton (and loads
 # the object it embeds), like test_bpf.
-$(BUILD)/bench/policy_prog_bench: bench/policy_prog_bench.c $(BPF_SKELS) $(wildcard include/xdpath/*.h)
+$(BUILD)/bench/policy_prog_bench: bench/policy_prog_bench.c bench/benchutil.h lib/pindir.h $(BPF_SKELS) $(wildcard include/xdpath/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.c,$^) $(LDLIBS)
 

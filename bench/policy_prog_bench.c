@@ -89,11 +89,11 @@
 #include <linux/pkt_cls.h>
 #include <linux/tcp.h>
 
+#include "benchutil.h"
 #include "from_pod.skel.h"
 #include "xdpath/datapath.h"
 #include "xdpath/policy.h"
 
-#define BPFFS         "/sys/fs/bpf"
 #define CHUNK         250        /* runs per test_run call: TTL 255 stays > 1 */
 #define TTL_START     255
 #define MAX_FRAME     256
@@ -134,85 +134,13 @@ static const char *const kind_what[K_MAX] = {
 };
 
 static struct from_pod *fp;
-static char pin_dir[sizeof(BPFFS) + 64];
-static volatile sig_atomic_t stop_sig;
 static int ncpus;
-
-static int fail(const char *what, int err)
-{
-	fprintf(stderr, "policy_prog_bench: %s: %s\n", what, strerror(err < 0 ? -err : err));
-	return -1;
-}
-
-/* ---- pins, bpffs, signals --------------------------------------------------------- */
-
-/* Unlink whatever libbpf pinned, then the directory. Idempotent. */
-static void pin_dir_remove(void)
-{
-	struct dirent *de;
-	char path[sizeof(pin_dir) + 256];
-	DIR *d;
-
-	if (!pin_dir[0])
-		return;
-	d = opendir(pin_dir);
-	if (d) {
-		while ((de = readdir(d))) {
-			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", pin_dir, de->d_name);
-			unlink(path);
-		}
-		closedir(d);
-	}
-	if (rmdir(pin_dir) && errno != ENOENT)
-		fail("rmdir pin dir", errno);
-	pin_dir[0] = 0;
-}
 
 static void cleanup(void)
 {
 	from_pod__destroy(fp);
 	fp = NULL;
-	pin_dir_remove();
-}
-
-/* The main loop checks stop_sig between test_run calls and exits through
- * cleanup(): no pin is left behind, and the handler does nothing unsafe. */
-static void on_signal(int sig)
-{
-	stop_sig = sig;
-}
-
-static void signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-}
-
-static void check_stop(void)
-{
-	if (stop_sig) {
-		fprintf(stderr, "policy_prog_bench: signal %d, cleaning up\n", (int)stop_sig);
-		exit(128 + stop_sig); /* atexit: cleanup() */
-	}
-}
-
-static int bpffs_ensure(void)
-{
-	struct statfs st;
-
-	if (statfs(BPFFS, &st) == 0 && st.f_type == BPF_FS_MAGIC)
-		return 0;
-	if (mount("bpf", BPFFS, "bpf", 0, NULL))
-		return fail("mount bpffs on " BPFFS, errno);
-	return 0;
+	bench_pin_dir_remove();
 }
 
 /* ---- map contents ---------------------------------------------------------------- */
@@ -286,29 +214,29 @@ static int fill_to(int pol_fd, int ipc_fd, uint32_t ep_b, uint32_t *cur, uint32_
 	struct xdp_pol_key k;
 
 	if (n > FILL_MAX)
-		return fail("filler size", E2BIG);
+		return bench_fail("filler size", E2BIG);
 	for (uint32_t j = fill_ids(*cur); j < fill_ids(n); j++) {
 		struct xdp_cidr_key ck = host_key(htonl(FILL_NET + j));
 		struct xdp_ipcache_val iv = { .identity = FILL_ID_BASE + j };
 
 		if (bpf_map_update_elem(ipc_fd, &ck, &iv, BPF_ANY))
-			return fail("ipcache filler", errno);
+			return bench_fail("ipcache filler", errno);
 	}
 	for (uint32_t i = *cur; i < n; i++) {
 		fill_key(i, ep_b, &k);
 		if (bpf_map_update_elem(pol_fd, &k, &v, BPF_ANY))
-			return fail("policy filler", errno);
+			return bench_fail("policy filler", errno);
 	}
 	for (uint32_t i = n; i < *cur; i++) {
 		fill_key(i, ep_b, &k);
 		if (bpf_map_delete_elem(pol_fd, &k))
-			return fail("delete policy filler", errno);
+			return bench_fail("delete policy filler", errno);
 	}
 	for (uint32_t j = fill_ids(n); j < fill_ids(*cur); j++) {
 		struct xdp_cidr_key ck = host_key(htonl(FILL_NET + j));
 
 		if (bpf_map_delete_elem(ipc_fd, &ck))
-			return fail("delete ipcache filler", errno);
+			return bench_fail("delete ipcache filler", errno);
 	}
 	*cur = n;
 	return 0;
@@ -328,7 +256,7 @@ static int config_set(int policy)
 	c.tunnel_ifindex = 1;
 	c.node_ip4 = ip4("192.168.99.1");
 	if (bpf_map_update_elem(FD(xdp_config), &zero, &c, BPF_ANY))
-		return fail("xdp_config", errno);
+		return bench_fail("xdp_config", errno);
 	return 0;
 }
 
@@ -358,7 +286,7 @@ static int ep_add(const char *addr, uint32_t ep_id, const uint8_t *host_mac,
 	if (bpf_map_update_elem(FD(xdp_endpoints), &k, &v, BPF_ANY) ||
 	    bpf_map_update_elem(FD(xdp_ipcache_host), &ck, &iv, BPF_ANY) ||
 	    bpf_map_update_elem(FD(xdp_ep_policy), &ep_id, &pv, BPF_ANY))
-		return fail(addr, errno);
+		return bench_fail(addr, errno);
 	return 0;
 }
 
@@ -376,7 +304,7 @@ static int allow_a(int add)
 	k.dport = htons(PORT_ALLOWED);
 	if (add ? bpf_map_update_elem(FD(xdp_policy), &k, &v, BPF_ANY)
 		: bpf_map_delete_elem(FD(xdp_policy), &k))
-		return fail("A's allow entry", errno);
+		return bench_fail("A's allow entry", errno);
 	return 0;
 }
 
@@ -477,8 +405,8 @@ static int run(const struct frame *f, uint32_t repeat, uint32_t *retval, uint32_
 		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = repeat);
 	if (bpf_prog_test_run_opts(bpf_program__fd(fp->progs.from_pod), &o)) {
 		if (errno == EINTR)
-			check_stop(); /* test_run stops on a pending signal */
-		return fail("BPF_PROG_TEST_RUN", errno);
+			bench_check_stop(); /* test_run stops on a pending signal */
+		return bench_fail("BPF_PROG_TEST_RUN", errno);
 	}
 	*retval = o.retval;
 	if (duration)
@@ -560,7 +488,7 @@ static int sample(enum kind kd, uint64_t packets, double *ns)
 	if (kd == K_ACK && run(&f_syn, 1, &rc, NULL)) /* (re)open the tracked connection */
 		return -1;
 	for (uint64_t c = 0; c < calls && !err; c++) {
-		check_stop();
+		bench_check_stop();
 		err = run(f, CHUNK, &rc, &dur);
 		if (!err && rc != want) {
 			fprintf(stderr, "policy_prog_bench: %s: verdict %u, want %u\n",
@@ -577,20 +505,12 @@ static int sample(enum kind kd, uint64_t packets, double *ns)
 
 /* ---- statistics and report -------------------------------------------------------- */
 
-static int dcmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 static double median(const double *v, int n)
 {
 	double s[MAX_REPEATS];
 
 	memcpy(s, v, n * sizeof(*v));
-	qsort(s, n, sizeof(*s), dcmp);
-	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+	return bench_median(s, n);
 }
 
 static double vmin(const double *v, int n)
@@ -719,7 +639,7 @@ static int write_json(const struct opts *o, const char *load0, const char *load1
 	int base = size_index(o, 0);
 
 	if (!f)
-		return fail(o->json, errno);
+		return bench_fail(o->json, errno);
 	fprintf(f, "{\n  \"bench\": \"policy_prog\",\n  \"family\": \"ipv4\",\n");
 	fprintf(f, "  \"repeats\": %d,\n  \"packetsPerSample\": %llu,\n  \"runsPerCall\": %d,\n",
 		o->repeats, (unsigned long long)o->packets, CHUNK);
@@ -748,7 +668,7 @@ static int write_json(const struct opts *o, const char *load0, const char *load1
 	}
 	fprintf(f, "  ]\n}\n");
 	if (fclose(f))
-		return fail(o->json, errno);
+		return bench_fail(o->json, errno);
 	printf("\nsamples written to %s\n", o->json);
 	return 0;
 }
@@ -771,26 +691,20 @@ static int bench(struct opts *o)
 	double t0, dummy;
 	int err;
 
-	if (bpffs_ensure())
+	if (bench_pin_dir_make("xdpath-polbench"))
 		return -1;
-	snprintf(pin_dir, sizeof(pin_dir), BPFFS "/xdpath-polbench-XXXXXX");
-	if (!mkdtemp(pin_dir)) {
-		err = errno;
-		pin_dir[0] = 0;
-		return fail("mkdtemp on bpffs", err);
-	}
-	oo.pin_root_path = pin_dir;
+	oo.pin_root_path = pindir;
 	fp = from_pod__open_opts(&oo);
 	if (!fp)
-		return fail("open from_pod", errno);
+		return bench_fail("open from_pod", errno);
 	err = from_pod__load(fp);
 	if (err)
-		return fail("load from_pod", err);
-	check_stop();
+		return bench_fail("load from_pod", err);
+	bench_check_stop();
 	frames();
 	if (fixture() || checks(0))
 		return -1;
-	fprintf(stderr, "policy_prog_bench: pins under %s; sizes", pin_dir);
+	fprintf(stderr, "policy_prog_bench: pins under %s; sizes", pindir);
 	for (int s = 0; s < o->nsizes; s++)
 		fprintf(stderr, " %u", o->sizes[s]);
 	fprintf(stderr, ", %d repeats, %llu packets per sample\n", o->repeats,
@@ -802,7 +716,7 @@ static int bench(struct opts *o)
 		    checks(o->sizes[s]))
 			return -1;
 		fprintf(stderr, "  N=%u: filled and checked in %.2f s\n", o->sizes[s], mono_s() - t0);
-		check_stop();
+		bench_check_stop();
 	}
 	for (int k = 0; k < K_MAX; k++)
 		if (sample(k, o->packets / 4 + 1, &dummy))
@@ -842,7 +756,7 @@ static int pin_open(const char *root, const char *name)
 	snprintf(path, sizeof(path), "%s/%s", root, name);
 	fd = bpf_obj_get(path);
 	if (fd < 0)
-		fail(path, errno);
+		bench_fail(path, errno);
 	return fd;
 }
 
@@ -862,7 +776,7 @@ static int fill_mode(const char *root, const char *nstr, const char *server)
 	k.family = XDP_EP_FAMILY_V4;
 	memcpy(k.addr, &a, 4);
 	if (bpf_map_lookup_elem(eps, &k, &v))
-		return fail("no endpoint for the server address", errno);
+		return bench_fail("no endpoint for the server address", errno);
 	if (fill_to(pol, ipc, v.ep_id, &cur, (uint32_t)n))
 		return -1;
 	printf("filled policy=%lu ipcache=%u ep_id=%u seconds=%.3f\n", n, fill_ids(n), v.ep_id,
@@ -951,6 +865,7 @@ int main(int argc, char **argv)
 	const char *e;
 	int c, mode = 0;
 
+	bench_name = "policy_prog_bench";
 	parse_sizes(&o, getenv("BENCH_POL_SIZES") ?: "0,100,10000,100000");
 	if ((e = getenv("BENCH_POL_PROG_REPEATS")) && *e)
 		o.repeats = atoi(e);
@@ -998,16 +913,10 @@ int main(int argc, char **argv)
 		usage();
 	ncpus = libbpf_num_possible_cpus();
 	if (ncpus <= 0)
-		return fail("possible cpus", ncpus), 1;
-	if (o.cpu >= 0) {
-		cpu_set_t set;
-
-		CPU_ZERO(&set);
-		CPU_SET(o.cpu, &set);
-		if (sched_setaffinity(0, sizeof(set), &set))
-			return fail("sched_setaffinity", errno), 1;
-	}
-	signals();
+		return bench_fail("possible cpus", ncpus), 1;
+	if (o.cpu >= 0 && bench_pin_cpu(o.cpu))
+		return 1;
+	bench_signals();
 	atexit(cleanup);
 	return bench(&o) ? 1 : 0;
 }
