@@ -188,50 +188,7 @@ static void test_find(void **state)
 
 /* ---- frames -------------------------------------------------------------- */
 
-struct fr {
-	unsigned char b[1600];
-	size_t n;
-	size_t l3, l4;              /* where the IP and L4 headers start */
-	bool v6;
-};
-
-static void put(struct fr *f, const void *d, size_t n)
-{
-	assert_true(f->n + n <= sizeof(f->b));
-	memcpy(f->b + f->n, d, n);
-	f->n += n;
-}
-
-static void put8(struct fr *f, unsigned v)
-{
-	unsigned char c = (unsigned char)v;
-
-	put(f, &c, 1);
-}
-
-static void put16(struct fr *f, unsigned v)
-{
-	put8(f, v >> 8);
-	put8(f, v);
-}
-
-static void put32(struct fr *f, uint32_t v)
-{
-	put16(f, v >> 16);
-	put16(f, v & 0xffff);
-}
-
-static void fill(struct fr *f, unsigned v, size_t n)
-{
-	while (n--)
-		put8(f, v);
-}
-
-static void set16(struct fr *f, size_t off, unsigned v)
-{
-	f->b[off] = (unsigned char)(v >> 8);
-	f->b[off + 1] = (unsigned char)v;
-}
+#include "testframe.h"
 
 static void eth(struct fr *f, unsigned type)
 {
@@ -270,7 +227,7 @@ static void ip6(struct fr *f, unsigned nh, bool all_nodes)
 {
 	eth(f, 0x86dd);
 	f->l3 = f->n;
-	f->v6 = true;
+	f->v6 = 1;
 	put32(f, 0x60000000);
 	put16(f, 0);                /* payload length: done() */
 	put8(f, nh);

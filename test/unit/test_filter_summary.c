@@ -19,49 +19,11 @@
 
 /* ---- frame builder ------------------------------------------------------- */
 
-struct fr {
-	unsigned char b[2048];
-	size_t n;
-	size_t l3, l4;      /* where the last ip4()/ip6() and L4 header start */
-	int v6;
-};
-
-static void put(struct fr *f, const void *d, size_t n)
-{
-	assert_true(f->n + n <= sizeof(f->b));
-	memcpy(f->b + f->n, d, n);
-	f->n += n;
-}
-
-static void put8(struct fr *f, unsigned v)
-{
-	unsigned char c = (unsigned char)v;
-
-	put(f, &c, 1);
-}
-
-static void put16(struct fr *f, unsigned v)
-{
-	put8(f, v >> 8);
-	put8(f, v);
-}
-
-static void put32(struct fr *f, uint32_t v)
-{
-	put16(f, v >> 16);
-	put16(f, v & 0xffff);
-}
+#include "testframe.h"
 
 static void zero(struct fr *f, size_t n)
 {
-	while (n--)
-		put8(f, 0);
-}
-
-static void set16(struct fr *f, size_t off, unsigned v)
-{
-	f->b[off] = (unsigned char)(v >> 8);
-	f->b[off + 1] = (unsigned char)v;
+	fill(f, 0, n);
 }
 
 static const unsigned char DST[6] = { 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff };
