@@ -27,12 +27,12 @@ CNI_LIB   := $(filter-out cni/main.c,$(CNI_SRCS)) $(LIB_SRCS)
 CNI_OBJS  := $(CNI_LIB:%.c=$(OBJ)/%.o)
 
 # The agent: every agent/*.c but the CLI, plus lib/ and the policy library
-# (policysrc.c); libnftables for masquerade.
+# (policysrc.c); libnftables for masquerade, libcurl for the API server.
 CTL_SRCS := agent/xdpathctl.c $(wildcard agent/ctl_*.c)
 AGENT_SRCS := $(filter-out agent/main.c $(CTL_SRCS),$(wildcard agent/*.c)) $(LIB_SRCS) \
               $(wildcard policy/*.c) $(wildcard filter/*.c)
 AGENT_OBJS := $(AGENT_SRCS:%.c=$(OBJ)/%.o)
-AGENT_LDLIBS := $(LDLIBS) $(shell pkg-config --libs libnftables 2>/dev/null)
+AGENT_LDLIBS := $(LDLIBS) $(shell pkg-config --libs libnftables libcurl 2>/dev/null) -lpthread
 
 # The policy library (NetworkPolicy -> map contents), linked into its tests.
 POLICY_SRCS := $(wildcard policy/*.c)

@@ -13,6 +13,11 @@
  *   events.c    the datapath's policy-drop events (ring buffer) -> recent history
  *   filtermap.c compiled filter rules -> the filter maps (atomic publication)
  *   filters.c   the named emergency filters: table, state file, expiry, API
+ *   kube.c      the API server connection (kubeconfig / in-cluster), requests
+ *   kwatch.c    list + watch informers, one thread per resource, caches
+ *   kubesrc.c   the caches -> policy source, filters, peers; Events back
+ *   httpd.c     /healthz /readyz /metrics (prom.c: the Prometheus text)
+ *   cniconf.c   the CNI conflist, written once the node is ready
  *   api.c       the local unix socket (status, endpoints, metrics, policies) */
 #ifndef XDPATH_AGENT_AGENT_H
 #define XDPATH_AGENT_AGENT_H
@@ -33,9 +38,11 @@
 #define AGENT_RTPROT 0xd9
 #define AGENT_RESYNC_SEC 10
 
+struct cfg_peer;
 struct policy_src;
 struct events;
 struct filters;
+struct kubesrc;
 
 struct agent {
 	struct agent_config cfg;
@@ -57,7 +64,14 @@ struct agent {
 	struct policy_src *policy; /* policysrc.c; NULL until the first load */
 	struct events *events;     /* events.c; NULL if the ring buffer is not open */
 	struct filters *filters;   /* filters.c; NULL if the filter maps cannot be opened */
+	struct kubesrc *kube;      /* kubesrc.c; NULL without "kubernetes" */
+	struct cfg_peer *kpeers;   /* peers from Node objects (node.c adds them to the config's) */
+	int nkpeers;
+	bool synced;               /* the first full sync is enforced (/readyz) */
 };
+
+/* The first full sync is enforced: ready for CNI ADDs and /readyz (node.c). */
+void agent_synced(struct agent *a);
 
 /* Milliseconds since start (CLOCK_MONOTONIC). */
 long agent_uptime_ms(const struct agent *a);

@@ -357,10 +357,20 @@ static int parse_log_level(struct json_object *o, struct agent_config *c, struct
 
 static int parse_required(struct json_object *o, struct agent_config *c, struct perr *e)
 {
-	if (!get(o, "nodeName"))
-		return fail(e, "nodeName", "required");
-	if (get_str(o, "nodeName", "nodeName", c->node_name, sizeof(c->node_name), e))
+	const char *env = getenv("NODE_NAME");
+
+	/* A DaemonSet shares one config between nodes: the downward API
+	 * gives each pod its node's name in $NODE_NAME. */
+	if (!get(o, "nodeName") && (!env || !*env))
+		return fail(e, "nodeName", "required (or set $NODE_NAME)");
+	if (!get(o, "nodeName")) {
+		if (strlen(env) >= sizeof(c->node_name))
+			return fail(e, "nodeName", "$NODE_NAME is longer than %zu bytes",
+				    sizeof(c->node_name) - 1);
+		strcpy(c->node_name, env);
+	} else if (get_str(o, "nodeName", "nodeName", c->node_name, sizeof(c->node_name), e)) {
 		return -1;
+	}
 	if (!get(o, "uplink"))
 		return fail(e, "uplink", "required");
 	if (get_str(o, "uplink", "uplink", c->uplink, sizeof(c->uplink), e))
@@ -373,8 +383,75 @@ static int parse_required(struct json_object *o, struct agent_config *c, struct 
 static const char *const top_keys[] = {
 	"nodeName", "pinRoot", "stateDir", "endpointDir", "uplink", "mode", "vni", "vxlanPort",
 	"nodeIP", "nodeIP6", "podCIDRs", "clusterCIDRs", "masquerade", "xdpUplink", "peers",
-	"logLevel", "policyDir", "filterDir", NULL,
+	"logLevel", "policyDir", "filterDir", "kubernetes", "httpAddress", "cniConf", NULL,
 };
+
+static const char *const kube_keys[] = { "inCluster", "kubeconfig", "serviceAccountDir", NULL };
+
+static int parse_kube(struct json_object *o, struct agent_config *c, struct perr *e)
+{
+	struct json_object *k = get(o, "kubernetes");
+	struct cfg_kube *kc = &c->kube;
+
+	if (!k)
+		return 0;
+	if (!json_object_is_type(k, json_type_object))
+		return fail(e, "kubernetes", "must be an object");
+	if (check_keys(k, kube_keys, "kubernetes.", e) ||
+	    get_bool(k, "inCluster", &kc->in_cluster, e) ||
+	    (get(k, "kubeconfig") && get_path(k, "kubeconfig", kc->kubeconfig,
+					      sizeof(kc->kubeconfig), e)) ||
+	    (get(k, "serviceAccountDir") && get_path(k, "serviceAccountDir", kc->sa_dir,
+						     sizeof(kc->sa_dir), e)))
+		return -1;
+	if (kc->in_cluster == !!kc->kubeconfig[0])
+		return fail(e, "kubernetes", "exactly one of inCluster: true and kubeconfig");
+	if (c->policy_dir[0] || c->filter_dir[0])
+		return fail(e, "kubernetes", "policyDir and filterDir are for clusterless use: "
+			    "with kubernetes, policies and filters come from the API server");
+	kc->enabled = true;
+	return 0;
+}
+
+/* "HOST:PORT", "[V6]:PORT" or ":PORT" (httpd_listen parses it again). */
+static int parse_http(struct json_object *o, struct agent_config *c, struct perr *e)
+{
+	const char *colon;
+	char *end;
+	long port;
+
+	if (get_str(o, "httpAddress", "httpAddress", c->http_address, sizeof(c->http_address), e))
+		return -1;
+	if (!c->http_address[0])
+		return 0;
+	colon = strrchr(c->http_address, ':');
+	port = colon ? strtol(colon + 1, &end, 10) : -1;
+	if (!colon || !colon[1] || *end || port < 0 || port > 65535)
+		return fail(e, "httpAddress", "\"%s\" is not HOST:PORT", c->http_address);
+	return 0;
+}
+
+static const char *const cni_keys[] = { "path", "ipamDir", "mtu", NULL };
+
+static int parse_cni_conf(struct json_object *o, struct agent_config *c, struct perr *e)
+{
+	struct json_object *k = get(o, "cniConf");
+	struct cfg_cni_conf *cc = &c->cni_conf;
+
+	if (!k)
+		return 0;
+	if (!json_object_is_type(k, json_type_object))
+		return fail(e, "cniConf", "must be an object");
+	snprintf(cc->ipam_dir, sizeof(cc->ipam_dir), "%s", CFG_DEFAULT_IPAM_DIR);
+	if (check_keys(k, cni_keys, "cniConf.", e) ||
+	    get_path(k, "path", cc->path, sizeof(cc->path), e) ||
+	    get_path(k, "ipamDir", cc->ipam_dir, sizeof(cc->ipam_dir), e) ||
+	    get_uint(k, "mtu", 576, 65535, &cc->mtu, e))
+		return -1;
+	if (!cc->path[0])
+		return fail(e, "cniConf.path", "required");
+	return 0;
+}
 
 static void defaults(struct agent_config *c)
 {
@@ -386,6 +463,7 @@ static void defaults(struct agent_config *c)
 	c->vni = CFG_DEFAULT_VNI;
 	c->vxlan_port = CFG_DEFAULT_VXLAN_PORT;
 	c->log_level = LOG_INFO;
+	snprintf(c->kube.sa_dir, sizeof(c->kube.sa_dir), "%s", CFG_DEFAULT_SA_DIR);
 }
 
 static int parse_obj(struct json_object *o, struct agent_config *c, struct perr *e)
@@ -406,10 +484,12 @@ static int parse_obj(struct json_object *o, struct agent_config *c, struct perr 
 	    get_ip(o, "nodeIP6", "nodeIP6", AF_INET6, &c->node_ip6, e) ||
 	    get_cidrs(o, "podCIDRs", "podCIDRs", c->pod_cidrs, CFG_MAX_CIDRS, &c->npod_cidrs, e) ||
 	    parse_cluster(o, c, e) || get_bool(o, "masquerade", &c->masquerade, e) || parse_xdp_uplink(o, c, e) ||
-	    parse_log_level(o, c, e) || parse_peers(o, c, e))
+	    parse_log_level(o, c, e) || parse_peers(o, c, e) || parse_kube(o, c, e) ||
+	    parse_http(o, c, e) || parse_cni_conf(o, c, e))
 		return -1;
 	c->vxlan_port = (uint16_t)port;
-	if (c->masquerade && !c->npod_cidrs)
+	/* With the API server, the node's Node object has them. */
+	if (c->masquerade && !c->npod_cidrs && !c->kube.enabled)
 		return fail(e, "podCIDRs", "required when masquerade is true");
 	return 0;
 }

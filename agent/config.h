@@ -35,8 +35,26 @@ enum cfg_xdp {
 	CFG_XDP_OFF,
 };
 
+/* "kubernetes": where the API server is (kube.h). */
+struct cfg_kube {
+	bool enabled;
+	bool in_cluster;            /* "inCluster": service account + KUBERNETES_SERVICE_* */
+	char kubeconfig[PATH_MAX];  /* "kubeconfig" */
+	char sa_dir[PATH_MAX];      /* "serviceAccountDir" */
+};
+
+/* "cniConf": the conflist the agent writes once ready (cniconf.h). */
+struct cfg_cni_conf {
+	char path[PATH_MAX];        /* "" when absent */
+	char ipam_dir[PATH_MAX];
+	uint32_t mtu;               /* 0: the plugin's default */
+};
+
+#define CFG_DEFAULT_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
+#define CFG_DEFAULT_IPAM_DIR "/run/xdpath/ipam"
+
 struct agent_config {
-	char node_name[CFG_NAME_MAX];
+	char node_name[CFG_NAME_MAX]; /* "nodeName", else $NODE_NAME */
 	char pin_root[PATH_MAX];
 	char state_dir[PATH_MAX];
 	char endpoint_dir[PATH_MAX];
@@ -54,6 +72,9 @@ struct agent_config {
 	int xdp_uplink;           /* enum cfg_xdp */
 	struct cfg_peer *peers;
 	int npeers;
+	struct cfg_kube kube;
+	char http_address[128];   /* "httpAddress": /healthz /readyz /metrics; "" when absent */
+	struct cfg_cni_conf cni_conf;
 	enum log_level log_level;
 	bool log_level_set;
 };

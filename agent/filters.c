@@ -896,7 +896,8 @@ void filters_sync_dir(struct agent *a)
 	struct filter_specs specs = { 0 };
 	int err;
 
-	if (!a->filters)
+	/* With the API server, XdpFilter objects come from its watch. */
+	if (!a->filters || a->kube)
 		return;
 	if (a->cfg.filter_dir[0]) {
 		err = filtersrc_load_dir(a->cfg.filter_dir, &specs);

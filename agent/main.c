@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <json-c/json.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +25,11 @@
 #include "events.h"
 #include "filters.h"
 #include "api.h"
+#include "cniconf.h"
+#include "httpd.h"
+#include "kubesrc.h"
 #include "log.h"
+#include "prom.h"
 #include "masq.h"
 #include "node.h"
 #include "policysrc.h"
@@ -36,6 +41,7 @@
 
 struct opts {
 	const char *config;
+	bool check_config;         /* --check-config: parse, report, exit */
 	const char *pin_root;      /* --pin-root, overrides the config */
 	enum log_level level;      /* --log-level, overrides the config */
 	bool level_set;
@@ -45,6 +51,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: xdpathd --config FILE [--log-level debug|info|warn|error] "
 		   "[--pin-root DIR] [--help]\n"
+		   "       xdpathd --check-config FILE    validate a config and exit (0 / 2)\n"
+		   "       xdpathd --api-resources        the Kubernetes API resources used, as JSON\n"
 		   "The xdpath node agent: loads and pins the BPF datapath, attaches it to the\n"
 		   "uplink and to every pod's host veth, serves <stateDir>/" AGENT_SOCKET_NAME ".\n");
 }
@@ -56,6 +64,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "config", required_argument, NULL, 'c' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "pin-root", required_argument, NULL, 'p' },
+		{ "check-config", required_argument, NULL, 'C' },
+		{ "api-resources", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -81,6 +91,17 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			}
 			o->pin_root = optarg;
 			break;
+		case 'C':
+			o->config = optarg;
+			o->check_config = true;
+			break;
+		case 'R': {
+			struct json_object *r = kubesrc_api_resources();
+
+			printf("%s\n", json_object_to_json_string_ext(r, JSON_C_TO_STRING_PRETTY));
+			json_object_put(r);
+			return -1;
+		}
 		case 'h':
 			usage(stdout);
 			return -1;
@@ -155,6 +176,13 @@ static int step_bpffs(struct agent *a)
 	return bpffs_ensure(a->cfg.pin_root);
 }
 
+/* Before loading: the lists run while the programs verify, and the node's
+ * own addresses may come from its Node object. */
+static int step_kube(struct agent *a)
+{
+	return a->cfg.kube.enabled ? kubesrc_open(a) : 0;
+}
+
 static int step_load(struct agent *a)
 {
 	int err = loader_load(&a->ld, a->cfg.pin_root);
@@ -203,7 +231,7 @@ static int step_config(struct agent *a)
 	/* Likewise enforcement: the pinned policy maps hold the previous run's
 	 * state until the first apply replaces it; dropping the flag meanwhile
 	 * would open every isolated pod. Without policyDir it stays clear. */
-	if (!a->cfg.policy_dir[0])
+	if (!a->cfg.policy_dir[0] && !a->cfg.kube.enabled)
 		a->policy_on = false;
 	else if (!a->policy_on && node_config_was_enforcing(a))
 		a->policy_on = true;
@@ -301,20 +329,26 @@ static int step_endpoints(struct agent *a)
  * does not stop the agent. */
 static int step_policies(struct agent *a)
 {
-	policysrc_load(a, true);
+	if (a->kube)
+		kubesrc_changed(a); /* whatever the informers have by now */
+	else
+		policysrc_load(a, true);
 	return 0;
 }
 
+
+/* With the API server, ready waits for the first full sync (fail closed: a
+ * fresh node takes no pods before it knows their policies); a restarted
+ * one stays ready meanwhile, its pinned maps enforcing the last state. */
 static int step_ready(struct agent *a)
 {
-	int err = node_config_write(a, true);
-
-	if (err)
-		return err;
-	a->ready = true;
-	a->startup_ms = agent_uptime_ms(a);
-	log_info("main", "ready", "node=%s mode=%s endpoints=%d startup_ms=%ld", a->cfg.node_name,
-		 config_mode_name(a->cfg.mode), a->nendpoints, a->startup_ms);
+	if (!a->kube) {
+		agent_synced(a);
+		return a->synced ? 0 : -EIO;
+	}
+	if (!a->synced)
+		log_info("main", "waiting for the first sync with the API server", "ready=%d",
+			 a->ready);
 	return 0;
 }
 
@@ -328,6 +362,7 @@ static int step_events(struct agent *a);
 static const struct step startup[] = {
 	{ "lock state dir", step_lock },
 	{ "mount bpffs", step_bpffs },
+	{ "kubernetes", step_kube },
 	{ "load datapath", step_load },
 	{ "find uplink", step_uplink },
 	{ "vxlan device", step_tunnel },
@@ -381,6 +416,8 @@ struct loop {
 	int timer;
 	int api;
 	int events;     /* the drop-event ring buffer's epoll fd, -1 if none */
+	int kube;       /* the informers' eventfd, -1 without the API server */
+	int http;       /* httpAddress's listening socket, -1 if none */
 	int fevents;    /* the filters' sampled-drop ring's epoll fd, -1 if none */
 	bool full;      /* a full reconcile is due */
 	bool policy;    /* policyDir changed: reload it */
@@ -472,13 +509,74 @@ static int loop_open(struct agent *a, struct loop *l)
 	l->fevents = filters_ring(a);
 	if (l->fevents >= 0 && epoll_add(l->ep, l->fevents))
 		l->fevents = -1;
+	l->kube = kubesrc_fd(a);
+	if (l->kube >= 0 && epoll_add(l->ep, l->kube))
+		return -errno;
+	if (a->cfg.http_address[0]) {
+		l->http = httpd_listen(a->cfg.http_address);
+		if (l->http < 0) {
+			log_error("http", "cannot listen", "address=%s err=\"%s\"",
+				  a->cfg.http_address, strerror(-l->http));
+			return l->http;
+		}
+		if (epoll_add(l->ep, l->http))
+			return -errno;
+		log_info("http", "listening", "address=%s", a->cfg.http_address);
+	}
 	watch_policy_dir(a, l);
 	watch_filter_dir(a, l);
 	return watch_dir(a, l);
 }
 
 static struct loop loop = { .ep = -1, .sig = -1, .ino = -1, .watch = -1, .pwatch = -1,
-			    .fwatch = -1, .timer = -1, .api = -1, .events = -1, .fevents = -1 };
+			    .fwatch = -1, .timer = -1, .api = -1, .events = -1, .fevents = -1,
+			    .kube = -1, .http = -1 };
+
+/* ---- /healthz /readyz /metrics ---------------------------------------------- */
+
+static int http_text(struct httpd_resp *r, int status, const char *text)
+{
+	r->status = status;
+	r->body = strdup(text);
+	r->len = r->body ? strlen(text) : 0;
+	return r->body ? 0 : -ENOMEM;
+}
+
+static int http_metrics(struct agent *a, struct httpd_resp *r)
+{
+	struct json_object *m = api_metrics(a);
+	struct hbuf b = { 0 };
+	int err = prom_render(m, &b);
+
+	json_object_put(m);
+	if (!err)
+		err = prom_gauge(&b, "xdpath_ready", "1 once the first full sync is enforced.", NULL,
+				 a->synced && a->ready);
+	if (!err)
+		err = kubesrc_prom(a, &b);
+	if (err) {
+		hbuf_free(&b);
+		return err;
+	}
+	r->ctype = PROM_CONTENT_TYPE;
+	httpd_resp_take(r, &b);
+	return 0;
+}
+
+static int http_handle(void *ctx, const char *method, const char *path, struct httpd_resp *r)
+{
+	struct agent *a = ctx;
+	bool ready = a->synced && a->ready;
+
+	(void)method;
+	if (!strcmp(path, "/healthz"))
+		return http_text(r, 200, "ok\n");
+	if (!strcmp(path, "/readyz"))
+		return http_text(r, ready ? 200 : 503, ready ? "ok\n" : "waiting for the first sync\n");
+	if (!strcmp(path, "/metrics"))
+		return http_metrics(a, r);
+	return http_text(r, 404, "not found: /healthz, /readyz, /metrics\n");
+}
 
 /* Before the first reconcile, so that no record written meanwhile is missed
  * (one written during the pass is just applied twice). */
@@ -656,6 +754,10 @@ static int loop_run(struct agent *a, struct loop *l, const struct opts *o)
 				events_consume(a);
 			if (fd == l->fevents)
 				filters_consume(a);
+			if (fd == l->kube)
+				kubesrc_changed(a);
+			if (fd == l->http)
+				httpd_serve(l->http, http_handle, a);
 		}
 	}
 }
@@ -663,7 +765,7 @@ static int loop_run(struct agent *a, struct loop *l, const struct opts *o)
 static void loop_close(struct agent *a, struct loop *l)
 {
 	char path[PATH_MAX];
-	int *fds[] = { &l->ep, &l->sig, &l->ino, &l->timer, &l->api };
+	int *fds[] = { &l->ep, &l->sig, &l->ino, &l->timer, &l->api, &l->http };
 
 	/* A clean exit takes our socket away: clients get "not running". */
 	if (l->api >= 0 && !socket_path(a, path, sizeof(path)))
@@ -689,6 +791,11 @@ int main(int argc, char **argv)
 	log_libbpf();
 	if (load_config(&o, &a.cfg))
 		return EXIT_USAGE;
+	if (o.check_config) {
+		printf("%s: valid (node %s)\n", o.config, a.cfg.node_name);
+		config_free(&a.cfg);
+		return 0;
+	}
 	/* Signals are read from a signalfd; block them before anything can arrive. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -705,6 +812,7 @@ int main(int argc, char **argv)
 	if (!rc)
 		rc = loop_run(&a, &loop, &o);
 	loop_close(&a, &loop);
+	kubesrc_close(&a);
 	dp_close(&a.dp);
 	loader_close(&a.ld);
 	policysrc_free(&a);

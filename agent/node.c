@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "agent.h"
+#include "cniconf.h"
+#include "config.h"
 #include "log.h"
 #include "xdpath/datapath.h"
 
@@ -155,6 +157,27 @@ int node_config_write(struct agent *a, bool ready)
 	return bpf_map_update_elem(fd, &zero, &x, BPF_ANY) ? -errno : 0;
 }
 
+/* The node takes pods (XDP_CFG_F_READY: CNI ADDs are accepted) and its CNI
+ * config is installed. */
+void agent_synced(struct agent *a)
+{
+	int err;
+
+	if (a->synced)
+		return;
+	err = node_config_write(a, true);
+	if (err) {
+		log_error("main", "cannot mark the datapath ready", "err=\"%s\"", strerror(-err));
+		return;
+	}
+	a->ready = true;
+	a->synced = true;
+	a->startup_ms = agent_uptime_ms(a);
+	log_info("main", "ready", "node=%s mode=%s endpoints=%d startup_ms=%ld", a->cfg.node_name,
+		 config_mode_name(a->cfg.mode), a->nendpoints, a->startup_ms);
+	cniconf_write(a);
+}
+
 /* ---- xdp_nodes -------------------------------------------------------- */
 
 static void cidr_key(const struct ipnet *n, struct xdp_cidr_key *k)
@@ -170,29 +193,40 @@ static int key_cmp(const void *a, const void *b)
 	return memcmp(a, b, sizeof(struct xdp_cidr_key));
 }
 
-/* The wanted keys, sorted (for bsearch while sweeping the map). */
-static struct xdp_cidr_key *wanted_keys(const struct agent_config *c, int *n)
+/* The peers: the config's, then those from Node objects (kubesrc.c). */
+static int npeers(const struct agent *a)
 {
-	struct xdp_cidr_key *keys = calloc((size_t)c->npeers * CFG_MAX_CIDRS + 1, sizeof(*keys));
+	return a->cfg.npeers + a->nkpeers;
+}
+
+static const struct cfg_peer *peer_at(const struct agent *a, int i)
+{
+	return i < a->cfg.npeers ? &a->cfg.peers[i] : &a->kpeers[i - a->cfg.npeers];
+}
+
+/* The wanted keys, sorted (for bsearch while sweeping the map). */
+static struct xdp_cidr_key *wanted_keys(const struct agent *a, int *n)
+{
+	struct xdp_cidr_key *keys = calloc((size_t)npeers(a) * CFG_MAX_CIDRS + 1, sizeof(*keys));
 
 	*n = 0;
 	if (!keys)
 		return NULL;
-	for (int i = 0; i < c->npeers; i++)
-		for (int j = 0; j < c->peers[i].ncidrs; j++)
-			cidr_key(&c->peers[i].cidrs[j], &keys[(*n)++]);
+	for (int i = 0; i < npeers(a); i++)
+		for (int j = 0; j < peer_at(a, i)->ncidrs; j++)
+			cidr_key(&peer_at(a, i)->cidrs[j], &keys[(*n)++]);
 	if (*n)
 		qsort(keys, *n, sizeof(*keys), key_cmp);
 	return keys;
 }
 
-static int nodes_put(int fd, const struct agent_config *c)
+static int nodes_put(int fd, const struct agent *a)
 {
 	struct xdp_node_info v;
 	struct xdp_cidr_key k;
 
-	for (int i = 0; i < c->npeers; i++) {
-		const struct cfg_peer *p = &c->peers[i];
+	for (int i = 0; i < npeers(a); i++) {
+		const struct cfg_peer *p = peer_at(a, i);
 
 		memset(&v, 0, sizeof(v));
 		ip4_of(&p->ip4, &v.node_ip4);
@@ -242,10 +276,10 @@ int node_peers_sync(struct agent *a)
 
 	if (fd < 0)
 		return fd;
-	keys = wanted_keys(&a->cfg, &n);
+	keys = wanted_keys(a, &n);
 	if (!keys)
 		return -ENOMEM;
-	err = nodes_put(fd, &a->cfg);
+	err = nodes_put(fd, a);
 	swept = err ? 0 : nodes_sweep(fd, keys, n);
 	free(keys);
 	if (err)
@@ -258,12 +292,12 @@ int node_peers_sync(struct agent *a)
 
 #define ROUTES_MAX (CFG_MAX_PEERS * CFG_MAX_CIDRS)
 
-static bool route_wanted(const struct agent_config *c, const struct nl_route *r)
+static bool route_wanted(const struct agent *a, const struct nl_route *r)
 {
-	for (int i = 0; i < c->npeers; i++)
-		for (int j = 0; j < c->peers[i].ncidrs; j++)
-			if (c->peers[i].cidrs[j].prefix == r->dst.prefix &&
-			    ipaddr_equal(&c->peers[i].cidrs[j].ip, &r->dst.ip))
+	for (int i = 0; i < npeers(a); i++)
+		for (int j = 0; j < peer_at(a, i)->ncidrs; j++)
+			if (peer_at(a, i)->cidrs[j].prefix == r->dst.prefix &&
+			    ipaddr_equal(&peer_at(a, i)->cidrs[j].ip, &r->dst.ip))
 				return true;
 	return false;
 }
@@ -279,10 +313,10 @@ static void routes_sweep(struct agent *a, int family)
 		return;
 	n = nl_route_list_proto(&a->nl, RT_TABLE_MAIN, family, AGENT_RTPROT, rs, ROUTES_MAX);
 	for (int i = 0; i < n; i++) {
-		if (route_wanted(&a->cfg, &rs[i]))
+		if (route_wanted(a, &rs[i]))
 			continue;
 		if (!nl_route_del_proto(&a->nl, RT_TABLE_MAIN, AGENT_RTPROT, &rs[i].dst))
-			log_info("node", "removed route of a peer no longer configured", "dst=%s",
+			log_info("node", "removed route of a peer that is gone", "dst=%s",
 				 ipnet_fmt(&rs[i].dst, cidr));
 	}
 	free(rs);
@@ -318,8 +352,8 @@ int node_routes_sync(struct agent *a)
 
 	routes_sweep(a, AF_INET);
 	routes_sweep(a, AF_INET6);
-	for (int i = 0; i < a->cfg.npeers; i++)
-		for (int j = 0; j < a->cfg.peers[i].ncidrs; j++)
-			failed += route_put(a, &a->cfg.peers[i], &a->cfg.peers[i].cidrs[j]) != 0;
+	for (int i = 0; i < npeers(a); i++)
+		for (int j = 0; j < peer_at(a, i)->ncidrs; j++)
+			failed += route_put(a, peer_at(a, i), &peer_at(a, i)->cidrs[j]) != 0;
 	return failed;
 }

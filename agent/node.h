@@ -1,4 +1,5 @@
-/* node: what this node needs to reach the others, from the config:
+/* node: what this node needs to reach the others, from the config and
+ * the Node objects (a->kpeers, kubesrc.c):
  * xdp_config (mode, devices, addresses, cluster CIDRs, the READY flag), the
  * collect_md vxlan device (vxlan mode), xdp_nodes (each peer's pod CIDRs ->
  * its underlay address) and, in native mode, a kernel route per peer pod

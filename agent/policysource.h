@@ -6,6 +6,7 @@
 #ifndef XDPATH_AGENT_POLICYSOURCE_H
 #define XDPATH_AGENT_POLICYSOURCE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,9 +23,16 @@ struct policy_source {
 	 * result is kept). */
 	int (*load)(struct agent *a, struct policy_set *set, uint64_t *sig, int *nobjs,
 		    const char **why);
+	/* Optional, after a load that returned 0: used says whether its set
+	 * replaced the previous one (a borrowed set's owner may now free what
+	 * only the previous one pointed to). */
+	void (*commit)(struct agent *a, bool used);
+	/* Optional: an invalid or unenforceable object, once per new problem. */
+	void (*report)(struct agent *a, const struct policy_error *e);
 };
 
 extern const struct policy_source policy_source_dir;
+extern const struct policy_source policy_source_k8s;
 
 /* FNV-1a step, for the sources' and the engine's signatures. */
 static inline uint64_t policy_sig(uint64_t h, const void *p, size_t n)

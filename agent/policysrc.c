@@ -99,8 +99,10 @@ static bool had_error(const struct policy_src *s, const struct policy_error *e)
 	return false;
 }
 
-/* Each invalid object once: those the previous good result did not have. */
-static void log_new_errors(const struct policy_src *s, const struct policy_error *v, size_t n)
+/* Each invalid object once: those the previous good result did not have
+ * (logged, and reported where the source can: Events on the object). */
+static void log_new_errors(struct agent *a, const struct policy_src *s,
+			   const struct policy_error *v, size_t n)
 {
 	char esc[1024];
 
@@ -111,7 +113,15 @@ static void log_new_errors(const struct policy_src *s, const struct policy_error
 			 v[i].kind ? v[i].kind : "-", v[i].ns ? v[i].ns : "-",
 			 v[i].name ? v[i].name : "-",
 			 log_esc(v[i].reason ? v[i].reason : "", esc, sizeof(esc)));
+		if (s->src->report)
+			s->src->report(a, &v[i]);
 	}
+}
+
+static void commit(struct agent *a, struct policy_src *s, bool used)
+{
+	if (s->src->commit)
+		s->src->commit(a, used);
 }
 
 static long now_ms(void)
@@ -130,9 +140,9 @@ static struct policy_src *src_get(struct agent *a)
 			free(a->policy);
 			a->policy = NULL;
 		}
-		/* The manifest directory; the Kubernetes watch plugs in here. */
 		if (a->policy)
-			a->policy->src = &policy_source_dir;
+			a->policy->src = a->cfg.kube.enabled ? &policy_source_k8s
+							     : &policy_source_dir;
 	}
 	return a->policy;
 }
@@ -171,7 +181,8 @@ int policysrc_load(struct agent *a, bool force)
 	struct policy_set set = { 0 };
 	struct compiled comp = { 0 };
 	struct ep_vec eps = { 0 };
-	const char *dir = a->cfg.policy_dir, *why = "out of memory";
+	const char *dir = a->cfg.kube.enabled ? "(kubernetes)" : a->cfg.policy_dir;
+	const char *why = "out of memory";
 	uint64_t sig = 0xcbf29ce484222325ULL;
 	int err, nfiles = 0;
 	long t0, ms;
@@ -216,6 +227,7 @@ int policysrc_load(struct agent *a, bool force)
 	if (!force && s->good && sig == s->sig && s->maps.synced) {
 		policy_set_free(&set);
 		eps_free(eps.v, eps.n);
+		commit(a, s, false);
 		return 0;
 	}
 	t0 = now_ms();
@@ -223,10 +235,12 @@ int policysrc_load(struct agent *a, bool force)
 	ms = now_ms() - t0;
 	if (err) {
 		why = "compile failed";
+		policy_set_free(&set);
+		commit(a, s, false);
 		goto fail;
 	}
-	log_new_errors(s, set.errors, set.nerrors);
-	log_new_errors(s, comp.errors, comp.nerrors);
+	log_new_errors(a, s, set.errors, set.nerrors);
+	log_new_errors(a, s, comp.errors, comp.nerrors);
 	if (s->good) {
 		compiled_free(&s->comp);
 		policy_set_free(&s->set);
@@ -240,8 +254,9 @@ int policysrc_load(struct agent *a, bool force)
 	s->sig = sig;
 	s->good = true;
 	s->last_err = 0;
+	commit(a, s, true);
 	log_info("policy", "policies loaded",
-		 "dir=%s files=%d policies=%zu pods=%zu namespaces=%zu errors=%zu "
+		 "source=%s objects=%d policies=%zu pods=%zu namespaces=%zu errors=%zu "
 		 "entries_policy=%zu entries_cidr=%zu entries_ipcache=%zu compile_ms=%ld",
 		 dir, nfiles, set.npols, set.npods, set.nnss, set.nerrors + comp.nerrors, comp.npol,
 		 comp.ncidr, comp.nipcache, ms);

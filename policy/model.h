@@ -126,6 +126,9 @@ struct policy_set {
 	size_t nnss;
 	struct policy_error *errors;
 	size_t nerrors;
+	/* The objects (and errors) belong to someone else, e.g. the agent's
+	 * watch cache: policy_set_free frees only the arrays. */
+	bool borrowed;
 };
 
 #endif

@@ -118,6 +118,8 @@ static void error_free(struct policy_error *e)
 
 void policy_set_free(struct policy_set *set)
 {
+	if (set->borrowed)
+		goto arrays;
 	for (size_t i = 0; i < set->npols; i++)
 		netpol_free(&set->pols[i]);
 	for (size_t i = 0; i < set->npods; i++)
@@ -126,6 +128,7 @@ void policy_set_free(struct policy_set *set)
 		ns_free(&set->nss[i]);
 	for (size_t i = 0; i < set->nerrors; i++)
 		error_free(&set->errors[i]);
+arrays:
 	free(set->pols);
 	free(set->pods);
 	free(set->nss);
@@ -1386,19 +1389,44 @@ static int syntax_error(void *arg, int line, int col, const char *msg)
 	return p->err;
 }
 
-int policy_parse(struct policy_set *set, const char *text, size_t len, const char *source)
+static void session_begin(struct parse *p, struct policy_set *set, const char *source)
 {
-	struct parse p = { .set = set, .source = source ? source : "<input>" };
-	struct docs docs = { 0 };
-	char where[WHERE_LEN];
+	memset(p, 0, sizeof(*p));
+	p->set = set;
+	p->source = source ? source : "<input>";
+	tab_init(&p->tab[K_POL], set->pols, set->npols, sizeof(struct netpol),
+		 offsetof(struct netpol, ns), offsetof(struct netpol, name), netpol_free);
+	tab_init(&p->tab[K_POD], set->pods, set->npods, sizeof(struct pod),
+		 offsetof(struct pod, ns), offsetof(struct pod, name), pod_free);
+	tab_init(&p->tab[K_NS], set->nss, set->nnss, sizeof(struct namespace), NO_NS,
+		 offsetof(struct namespace, name), ns_free);
+}
+
+static int session_end(struct parse *p)
+{
+	struct policy_set *set = p->set;
 	int ret;
 
-	tab_init(&p.tab[K_POL], set->pols, set->npols, sizeof(struct netpol),
-		 offsetof(struct netpol, ns), offsetof(struct netpol, name), netpol_free);
-	tab_init(&p.tab[K_POD], set->pods, set->npods, sizeof(struct pod),
-		 offsetof(struct pod, ns), offsetof(struct pod, name), pod_free);
-	tab_init(&p.tab[K_NS], set->nss, set->nnss, sizeof(struct namespace), NO_NS,
-		 offsetof(struct namespace, name), ns_free);
+	for (int k = 0; k < NKINDS; k++)
+		if ((ret = tab_commit(&p->tab[k])))
+			p->err = ret;
+	set->pols = (struct netpol *)p->tab[K_POL].base;
+	set->npols = p->tab[K_POL].nbase;
+	set->pods = (struct pod *)p->tab[K_POD].base;
+	set->npods = p->tab[K_POD].nbase;
+	set->nss = (struct namespace *)p->tab[K_NS].base;
+	set->nnss = p->tab[K_NS].nbase;
+	return p->err;
+}
+
+int policy_parse(struct policy_set *set, const char *text, size_t len, const char *source)
+{
+	struct docs docs = { 0 };
+	char where[WHERE_LEN];
+	struct parse p;
+	int ret;
+
+	session_begin(&p, set, source);
 	ret = load_docs(text ? text : "", text ? len : 0, &docs, syntax_error, &p);
 	if (ret)
 		p.err = ret;
@@ -1407,14 +1435,15 @@ int policy_parse(struct policy_set *set, const char *text, size_t len, const cha
 		decode_value(&p, docs.v[i].v, where, NULL, 0);
 	}
 	docs_free(&docs);
-	for (int k = 0; k < NKINDS; k++)
-		if ((ret = tab_commit(&p.tab[k])))
-			p.err = ret;
-	set->pols = (struct netpol *)p.tab[K_POL].base;
-	set->npols = p.tab[K_POL].nbase;
-	set->pods = (struct pod *)p.tab[K_POD].base;
-	set->npods = p.tab[K_POD].nbase;
-	set->nss = (struct namespace *)p.tab[K_NS].base;
-	set->nnss = p.tab[K_NS].nbase;
-	return p.err;
+	return session_end(&p);
+}
+
+int policy_decode(struct policy_set *set, struct json_object *obj, const char *kind,
+		  const char *source)
+{
+	struct parse p;
+
+	session_begin(&p, set, source);
+	decode_value(&p, obj, p.source, kind, 0);
+	return session_end(&p);
 }

@@ -15,6 +15,12 @@
  * errors, e.g. a file name) to set. A document that is not JSON/YAML at all
  * is one error (with the line) and nothing else is lost. 0 or -ENOMEM. */
 int policy_parse(struct policy_set *set, const char *text, size_t len, const char *source);
+/* Add one decoded JSON object (a watch event's or a list's item) to set.
+ * kind is used when the object has none (list items); source names it in
+ * errors. 0 or -ENOMEM. */
+struct json_object;
+int policy_decode(struct policy_set *set, struct json_object *obj, const char *kind,
+		  const char *source);
 void policy_set_free(struct policy_set *set);
 /* Free what the model owns in one part (for code that builds models). */
 void labels_free(struct labels *l);

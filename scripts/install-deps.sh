@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(
   # build
   make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libmnl-dev
-  libjson-c-dev libnftables-dev libyaml-dev pkg-config
+  libjson-c-dev libnftables-dev libyaml-dev libcurl4-openssl-dev pkg-config
   # tests
   iproute2 iputils-ping libcmocka-dev python3 python3-pytest python3-scapy python3-yaml iperf3 jq
   containernetworking-plugins golang-go golang-github-appc-cni-dev

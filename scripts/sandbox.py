@@ -501,7 +501,11 @@ class Node(Netns):
                        "podCIDRs": n.pod_cidrs} for n in c.nodes if n is not self],
             "logLevel": c.log_level,
         }
-        conf.update(getattr(c, "agent_extra", None) or {})
+        for k, v in (getattr(c, "agent_extra", None) or {}).items():
+            if v is None:
+                conf.pop(k, None)     # e.g. "peers": None, to learn them from Node objects
+            else:
+                conf[k] = v
         return conf
 
     def cni_argv(self, command, container_id, netns_path, args=None):
@@ -604,7 +608,7 @@ class Cluster:
                  binary exists; True: require it; False: never
     plugin, agent_bin, ctl_bin   binaries (defaults: build/bin/...)
     agent_extra  dict merged into every node's agent config (e.g.
-                 {"policyDir": ...}); default none
+                 {"policyDir": ...}; a None value removes the key); default none
     """
 
     def __init__(self, nodes=2, pods=0, mode="routes", tag=None, agent=None,

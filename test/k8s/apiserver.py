@@ -498,6 +498,39 @@ class Store:
 
 # ---------------------------------------------------------------- HTTP
 
+class _in_netns:
+    """Within the block, this thread is in the named network namespace (a
+    socket made there stays there); None: no change."""
+    CLONE_NEWNET = 0x40000000
+
+    def __init__(self, name):
+        self.name = name
+
+    def __enter__(self):
+        if self.name is None:
+            return self
+        import ctypes
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.home = os.open(f"/proc/self/task/{threading.get_native_id()}/ns/net", os.O_RDONLY)
+        fd = os.open(f"/run/netns/{self.name}", os.O_RDONLY)
+        try:
+            if self.libc.setns(fd, self.CLONE_NEWNET):
+                raise OSError(ctypes.get_errno(), f"setns {self.name}")
+        finally:
+            os.close(fd)
+        return self
+
+    def __exit__(self, *exc):
+        if self.name is None:
+            return False
+        try:
+            if self.libc.setns(self.home, self.CLONE_NEWNET):
+                raise OSError("setns back to the original network namespace failed")
+        finally:
+            os.close(self.home)
+        return False
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -898,8 +931,12 @@ class Handler(BaseHTTPRequestHandler):
 
 class ApiServer:
     def __init__(self, token="test-token", port=0, host="127.0.0.1", history=1000,
-                 bookmark_interval=1.0, verbose=False, openapi=True):
+                 bookmark_interval=1.0, verbose=False, openapi=True, netns=None):
+        """netns: listen inside this named network namespace (e.g. a sandbox
+        cluster's external host, so that agents in node namespaces reach it
+        over the underlay); the server still runs in this process."""
         self.openapi = openapi
+        self.netns = netns
         self.token, self.host, self.port = token, host, port
         self.bookmark_interval = bookmark_interval
         self.verbose = verbose
@@ -931,7 +968,8 @@ class ApiServer:
         run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=kube-apiserver",
             "-keyout", "server.key", "-out", "server.csr")
         with open(os.path.join(d, "ext.cnf"), "w") as f:
-            f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+            san = "IP:127.0.0.1,DNS:localhost" + ("" if self.host == "127.0.0.1" else f",IP:{self.host}")
+            f.write(f"subjectAltName={san}\n"
                     "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n"
                     "extendedKeyUsage=serverAuth\n")
         run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
@@ -946,7 +984,8 @@ class ApiServer:
         if self._ssl_ctx is None:
             self._make_certs()
         self._stopping = False
-        self._httpd = _Server((self.host, self.port), Handler, self)
+        with _in_netns(self.netns):
+            self._httpd = _Server((self.host, self.port), Handler, self)
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
                                         daemon=True)
