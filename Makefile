@@ -69,6 +69,7 @@ help:
 	@echo "make bench    CNI ADD/DEL and pod-to-pod datapath benchmarks (ratios against references and limits)"
 	@echo "make bench-policy  NetworkPolicy cost vs allow entries (test_run ns/packet, RR vs iptables/ipset)"
 	@echo "make bench-filter  emergency filter cost vs xdp-filter (test_run ns/packet) and push-to-effect latency"
+	@echo "make bench-k8s     the agent with the Kubernetes API at 10k pods/policies: sync time, RSS, event->map latency"
 	@echo "make fuzz     long libFuzzer runs over the config and policy parsers (FUZZ_SECONDS each)"
 	@echo "make SANITIZE=1 ...  build with ASan/UBSan"
 
@@ -205,6 +206,7 @@ bench: deps all $(BUILD)/bench/policy_prog_bench $(BUILD)/bench/filter_prog_benc
 	scripts/bench-datapath.sh
 	scripts/bench-policy.sh
 	scripts/bench-filter.sh
+	scripts/bench-k8s.sh
 
 # NetworkPolicy cost against the number of allow entries (BPF_PROG_TEST_RUN
 # and pod-to-pod RR vs iptables/ipset); BENCH_POL_* in scripts/bench-policy.sh.
@@ -217,6 +219,12 @@ bench-policy: deps all $(BUILD)/bench/policy_prog_bench
 .PHONY: bench-filter
 bench-filter: deps all $(BUILD)/bench/filter_prog_bench
 	scripts/bench-filter.sh
+
+# The agent with the Kubernetes API at 10 000 pods / 10 000 policies: sync
+# time, RSS, watch event -> map latency; BENCH_K8S_* in scripts/bench-k8s.sh.
+.PHONY: bench-k8s
+bench-k8s: deps all
+	scripts/bench-k8s.sh
 
 demo: deps all
 	scripts/demo.sh

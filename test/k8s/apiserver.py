@@ -421,11 +421,14 @@ class Store:
                 raise not_found(res, name)
             return copy.deepcopy(o)
 
-    def list(self, res, ns, lpreds=(), fpreds=()):
+    def list(self, res, ns, lpreds=(), fpreds=(), copies=True):
+        """copies=False: the stored objects themselves, for serializing only
+        (stored objects are replaced, never changed in place); a page of a
+        10 000-pod list then costs no deep copy of the other 9 500."""
         with self.cond:
-            items = [copy.deepcopy(o) for (p, n, _), o in sorted(self.objects.items(),
-                                                                 key=lambda kv: (kv[0][1] or "", kv[0][2]))
-                     if p == res.plural and (ns is None or n == ns) and matches(o, lpreds, fpreds)]
+            hits = sorted(((n or "", name), o) for (p, n, name), o in self.objects.items()
+                          if p == res.plural and (ns is None or n == ns) and matches(o, lpreds, fpreds))
+            items = [copy.deepcopy(o) if copies else o for _, o in hits]
             return items, str(self.rv)
 
     def update(self, res, ns, name, obj, check_rv=True):
@@ -815,7 +818,7 @@ class Handler(BaseHTTPRequestHandler):
     def _list(self, res, ns, q):
         st = self.server.api.store
         items, rv = st.list(res, ns, parse_label_selector(q.get("labelSelector")),
-                            parse_field_selector(q.get("fieldSelector")))
+                            parse_field_selector(q.get("fieldSelector")), copies=False)
         cont = q.get("continue")
         if cont:
             try:
