@@ -17,6 +17,7 @@
 #include "agent.h"
 #include "events.h"
 #include "filters.h"
+#include "kubesrc.h"
 #include "xdpath/filter.h"
 #include "compile.h"
 #include "endpoint.h"
@@ -315,6 +316,10 @@ struct json_object *api_status(struct agent *a)
 	ADD(o, "uptimeSec", json_object_new_int64(agent_uptime_ms(a) / 1000));
 	ADD(o, "startupMs", json_object_new_int64(a->startup_ms));
 	ADD(o, "version", json_object_new_string(XDPATH_VERSION));
+	if (a->kube) {
+		ADD(o, "synced", json_object_new_boolean(a->synced));
+		ADD(o, "kubernetes", kubesrc_status(a));
+	}
 	return o;
 }
 

@@ -1079,21 +1079,34 @@ static struct json_object *api_events(struct agent *a, struct json_object *req)
 
 struct json_object *filters_metrics(struct agent *a)
 {
-	struct json_object *o = json_object_new_object();
+	struct json_object *o = json_object_new_object(), *per = json_object_new_array();
 	uint64_t hits = 0, drops = 0, rules = 0;
 	struct xf_stats st;
 
-	if (!a->filters)
+	if (!a->filters) {
+		json_object_put(per);
 		return o;
+	}
 	for (int i = 0; i < XF_MAX_RULES; i++) {
 		struct fentry *e = &a->filters->e[i];
+		struct json_object *r;
 
 		if (!e->used || !e->gen || filtermap_stats(&a->filters->fm, e->slot, &st))
 			continue;
 		rules++;
 		hits += st.packets;
 		drops += st.drops;
+		/* Per rule, for /metrics (prom.c: xdpath_filter_*_total{rule,action}). */
+		r = json_object_new_object();
+		json_object_object_add(r, "name", json_object_new_string(e->name));
+		json_object_object_add(r, "action", json_object_new_string(action_names[e->action]));
+		json_object_object_add(r, "active", json_object_new_boolean(true));
+		json_object_object_add(r, "hits", json_object_new_uint64(st.packets));
+		json_object_object_add(r, "drops", json_object_new_uint64(st.drops));
+		json_object_object_add(r, "bytes", json_object_new_uint64(st.bytes));
+		json_object_array_add(per, r);
 	}
+	json_object_object_add(o, "rules", per);
 	json_object_object_add(o, "activeRules", json_object_new_uint64(rules));
 	json_object_object_add(o, "hits", json_object_new_uint64(hits));
 	json_object_object_add(o, "drops", json_object_new_uint64(drops));

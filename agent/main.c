@@ -681,6 +681,18 @@ static void reload(struct agent *a, struct loop *l, const struct opts *o)
 	memcpy(n.pin_root, a->cfg.pin_root, sizeof(n.pin_root));
 	memcpy(n.state_dir, a->cfg.state_dir, sizeof(n.state_dir));
 	memcpy(n.endpoint_dir, a->cfg.endpoint_dir, sizeof(n.endpoint_dir));
+	if (memcmp(&n.kube, &a->cfg.kube, sizeof(n.kube)))
+		log_warn("main", "kubernetes changes only with a restart", NULL);
+	n.kube = a->cfg.kube;
+	/* Addresses and pod CIDRs the Node object gave stay until a restart. */
+	if (a->kube && !n.node_ip4.family && !n.node_ip6.family) {
+		n.node_ip4 = a->cfg.node_ip4;
+		n.node_ip6 = a->cfg.node_ip6;
+	}
+	if (a->kube && !n.npod_cidrs) {
+		memcpy(n.pod_cidrs, a->cfg.pod_cidrs, sizeof(n.pod_cidrs));
+		n.npod_cidrs = a->cfg.npod_cidrs;
+	}
 	if (strcmp(n.policy_dir, a->cfg.policy_dir) && l->pwatch >= 0) {
 		inotify_rm_watch(l->ino, l->pwatch);
 		l->pwatch = -1;

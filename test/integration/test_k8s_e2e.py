@@ -329,6 +329,9 @@ def test_xdpfilter_objects_become_filters(env, pods):
     for n in (env.n1, env.n2):
         until(lambda: "crd:no-icmp-to-server" in rules(n), 3, f"filter on {n.name}")
     assert not reach(cl, sv, wait=0.5)
+    hits = [l for l in env.http(env.n1, "/metrics")[1].splitlines()
+            if l.startswith('xdpath_filter_hits_total{rule="crd:no-icmp-to-server",action="drop"}')]
+    assert hits and float(hits[0].split()[-1]) >= 1, hits
     env.kubectl("delete", "xdpfilter", "no-icmp-to-server")
     for n in (env.n1, env.n2):
         until(lambda: "crd:no-icmp-to-server" not in rules(n), 3, f"filter gone on {n.name}")
@@ -348,6 +351,30 @@ def test_metrics(env, pods):
     assert any(l.startswith("xdpath_k8s_first_sync_seconds ") for l in lines)
     types = [l for l in lines if l.startswith("# TYPE ")]
     assert len(types) == len(set(types)), "one # TYPE per family"
+
+
+def test_large_lists_are_paginated(env, pods):
+    """1 200 more pods (remote: on nodes that do not exist here): n1's agent
+    restarted lists them in pages of 500 and has every one."""
+    env.srv.create("namespaces", {"metadata": {"name": "bulk"}})
+    for i in range(1200):
+        env.srv.create("pods", {"metadata": {"name": f"r{i}", "namespace": "bulk",
+                                             "labels": {"app": f"a{i % 5}"}},
+                                "spec": {"nodeName": "elsewhere"},
+                                "status": {"podIP": f"10.251.{i // 250}.{i % 250 + 1}",
+                                           "podIPs": [{"ip": f"10.251.{i // 250}.{i % 250 + 1}"}]}},
+                       namespace="bulk")
+    total = len(env.srv.list("pods"))
+    env.c.kill_agent(env.n1, signal.SIGTERM)
+    env.c.start_agent(env.n1)
+    until(lambda: env.ctl(env.n1, "policy", "list")["stats"]["pods"] == total, 10,
+          f"n1 has all {total} pods")
+    st = env.ctl(env.n1, "status")
+    assert st["synced"] is True
+    pods_res = next(r for r in st["kubernetes"]["resources"] if r["resource"] == "pods")
+    assert pods_res["objects"] == total and pods_res["synced"], pods_res
+    cl, sv = pods["client"], pods["server"]
+    assert reach(cl, sv, wait=1)
 
 
 def test_in_cluster_config_rereads_a_rotated_token(env, pods):
