@@ -295,16 +295,24 @@ static void rfc3339(char *buf, size_t len)
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* An invalid or unenforceable NetworkPolicy: a Warning Event on it, as
- * `kubectl describe networkpolicy` shows. Queued; the writer posts it. */
+/* An invalid or unenforceable NetworkPolicy, or a Pod whose allow entries
+ * do not fit the policy map: a Warning Event on it, as `kubectl describe`
+ * shows. Queued; the writer posts it. */
 static void event_post(struct agent *a, const struct policy_error *e)
 {
 	struct kubesrc *k = ks(a);
 	struct json_object *ev, *md, *io, *src;
 	char ts[32], gen[300];
 	struct event_req *r;
+	bool pod;
 
-	if (!k || !e->kind || strcmp(e->kind, "NetworkPolicy") || !e->ns || !e->name)
+	if (!k || !e->kind || !e->ns || !e->name || !e->ns[0] || !e->name[0])
+		return;
+	pod = !strcmp(e->kind, "Pod");
+	/* A Pod's own problems (no such pod yet, ...) are transient: only
+	 * the map being full is worth an Event on it. */
+	if ((!pod && strcmp(e->kind, "NetworkPolicy")) ||
+	    (pod && (!e->reason || strncmp(e->reason, "policy map full", 15))))
 		return;
 	rfc3339(ts, sizeof(ts));
 	snprintf(gen, sizeof(gen), "%.240s.", e->name);
@@ -317,13 +325,15 @@ static void event_post(struct agent *a, const struct policy_error *e)
 	json_object_object_add(md, "generateName", json_object_new_string(gen));
 	json_object_object_add(md, "namespace", json_object_new_string(e->ns));
 	json_object_object_add(ev, "metadata", md);
-	json_object_object_add(io, "apiVersion", json_object_new_string("networking.k8s.io/v1"));
-	json_object_object_add(io, "kind", json_object_new_string("NetworkPolicy"));
+	json_object_object_add(io, "apiVersion", json_object_new_string(pod ? "v1"
+									    : "networking.k8s.io/v1"));
+	json_object_object_add(io, "kind", json_object_new_string(e->kind));
 	json_object_object_add(io, "namespace", json_object_new_string(e->ns));
 	json_object_object_add(io, "name", json_object_new_string(e->name));
 	json_object_object_add(ev, "involvedObject", io);
 	json_object_object_add(ev, "type", json_object_new_string("Warning"));
-	json_object_object_add(ev, "reason", json_object_new_string("PolicyNotEnforced"));
+	json_object_object_add(ev, "reason", json_object_new_string(pod ? "PolicyMapFull"
+									 : "PolicyNotEnforced"));
 	json_object_object_add(ev, "message", json_object_new_string(e->reason ? e->reason : ""));
 	json_object_object_add(src, "component", json_object_new_string("xdpathd"));
 	json_object_object_add(src, "host", json_object_new_string(a->cfg.node_name));

@@ -152,14 +152,51 @@ const char *policysrc_dir(const struct agent *a)
 	return a->cfg.policy_dir;
 }
 
+static bool was_failed(const uint32_t *v, size_t n, uint32_t ep)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == ep)
+			return true;
+	return false;
+}
+
+/* Endpoints whose entries stopped fitting in this apply, to the source
+ * (an Event on their Pod): they are denied everything until they fit. */
+static void report_map_full(struct agent *a, struct policy_src *s, const uint32_t *old,
+			    size_t nold)
+{
+	char ns[256] = "", name[256] = "", why[200];
+	struct policy_error e = { "Pod", ns, name, why };
+
+	if (!s->src->report)
+		return;
+	for (size_t i = 0; i < s->maps.nfailed; i++) {
+		if (was_failed(old, nold, s->maps.failed[i]))
+			continue;
+		ns[0] = name[0] = '\0';
+		policysrc_ep_name(a, s->maps.failed[i], ns, sizeof(ns), name, sizeof(name));
+		if (!ns[0])
+			continue;
+		snprintf(why, sizeof(why), "policy map full: the allow entries of this pod do not "
+			 "fit, so all its traffic is denied until they do (endpoint %u)",
+			 s->maps.failed[i]);
+		s->src->report(a, &e);
+	}
+}
+
 /* The last good result -> the maps; enforcement starts after the first
  * successful apply. */
 static int apply(struct agent *a, struct policy_src *s)
 {
-	int err = policymap_apply(a, &s->maps, &s->comp);
+	uint32_t old[POLICYMAP_FAILED_MAX];
+	size_t nold = s->maps.nfailed;
+	int err;
 
+	memcpy(old, s->maps.failed, nold * sizeof(old[0]));
+	err = policymap_apply(a, &s->maps, &s->comp);
 	if (err)
 		return err;
+	report_map_full(a, s, old, nold);
 	if (!a->policy_on) {
 		a->policy_on = true;
 		err = node_config_write(a, a->ready);

@@ -292,11 +292,14 @@ def test_api_restart_relists_with_no_enforcement_gap(env, pods):
         t.join()
     assert probes[0] > 10
     assert not leaked, f"{len(leaked)} of {probes[0]} probes got through during the restart"
-    m = env.http(env.n1, "/metrics")[1]
-    relists = [l for l in m.splitlines() if l.startswith('xdpath_k8s_relists_total{resource="networkpolicies"}')]
-    assert relists and float(relists[0].split()[-1]) >= 2, relists
-    expired = [l for l in m.splitlines() if l.startswith("xdpath_k8s_watch_expired_total")]
-    assert sum(float(l.split()[-1]) for l in expired) >= 1, expired
+
+    def metric(node, prefix):
+        return sum(float(l.split()[-1]) for l in env.http(node, "/metrics")[1].splitlines()
+                   if l.startswith(prefix))
+    for n in (env.n1, env.n2):   # both relisted (n1 may still be backing off)
+        until(lambda: metric(n, 'xdpath_k8s_relists_total{resource="networkpolicies"}') >= 2, 15,
+              f"{n.name} relisted networkpolicies", step=0.2)
+        assert metric(n, "xdpath_k8s_watch_expired_total") >= 1
     assert before and env.http(env.n1, "/readyz")[0] == 200
     env.kubectl("delete", "networkpolicy", "deny-server", "deny-other", "-n", "back")
     until(lambda: reach(cl, sv, wait=0.2) and reach(cl, other, wait=0.2), 2, "allowed again")
@@ -351,6 +354,42 @@ def test_metrics(env, pods):
     assert any(l.startswith("xdpath_k8s_first_sync_seconds ") for l in lines)
     types = [l for l in lines if l.startswith("# TYPE ")]
     assert len(types) == len(set(types)), "one # TYPE per family"
+
+
+def test_policy_map_full_gets_an_event_on_the_pod(env):
+    """600 identities x 100 ports admitted to 5 pods on n2: more entries than
+    xdp_policy holds (the scenario of test_policy_mapfull). The pods whose
+    entries do not fit are denied (fail closed) and get a Warning Event."""
+    env.srv.create("namespaces", {"metadata": {"name": "big"}})
+    for i in range(5):
+        env.add_pod("n2", f"t{i}", "big", {"role": "target"})
+    for i in range(600):
+        ip = f"10.252.{i // 250}.{i % 250 + 1}"
+        env.srv.create("pods", {"metadata": {"name": f"r{i}", "namespace": "big",
+                                             "labels": {"idx": str(i)}},
+                                "spec": {"nodeName": "elsewhere"},
+                                "status": {"podIP": ip, "podIPs": [{"ip": ip}]}}, namespace="big")
+    wide = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "wide", "namespace": "big"},
+            "spec": {"podSelector": {"matchLabels": {"role": "target"}},
+                     "policyTypes": ["Ingress"],
+                     "ingress": [{"from": [{"podSelector": {"matchExpressions": [
+                         {"key": "idx", "operator": "Exists"}]}}],
+                         "ports": [{"protocol": "UDP", "port": 1000 + 2 * k} for k in range(100)]}]}}
+    env.apply(wide)
+
+    def events():
+        return [ev for ev in env.srv.list("events", namespace="big")
+                if ev.get("reason") == "PolicyMapFull"]
+    until(lambda: events(), 60, "a PolicyMapFull Event", step=0.2)
+    ev = events()[0]
+    assert ev["involvedObject"]["kind"] == "Pod" and ev["involvedObject"]["name"].startswith("t"), ev
+    assert ev["type"] == "Warning" and "denied" in ev["message"], ev
+    st = env.ctl(env.n2, "policy", "list")["stats"]
+    assert st["mapFullEndpoints"] >= 1, st
+    env.kubectl("delete", "networkpolicy", "wide", "-n", "big")
+    until(lambda: env.ctl(env.n2, "policy", "list")["stats"]["mapFullEndpoints"] == 0, 30,
+          "the map fits again", step=0.2)
 
 
 def test_large_lists_are_paginated(env, pods):
