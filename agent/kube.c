@@ -120,22 +120,32 @@ static int open_in_cluster(struct kube *k, const struct cfg_kube *cfg, char *err
 
 /* ---- kubeconfig ------------------------------------------------------------ */
 
-static const char *str_at(struct json_object *o, const char *key)
+struct json_object *kube_get(struct json_object *o, const char *key)
 {
 	struct json_object *v;
 
-	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
+	return o && json_object_object_get_ex(o, key, &v) ? v : NULL;
 }
 
-static struct json_object *obj_at(struct json_object *o, const char *key)
+const char *kube_str(struct json_object *o, const char *key)
 {
-	struct json_object *v;
+	struct json_object *v = kube_get(o, key);
 
-	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_object))
-		return NULL;
-	return v;
+	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+struct json_object *kube_obj(struct json_object *o, const char *key)
+{
+	struct json_object *v = kube_get(o, key);
+
+	return json_object_is_type(v, json_type_object) ? v : NULL;
+}
+
+struct json_object *kube_arr(struct json_object *o, const char *key)
+{
+	struct json_object *v = kube_get(o, key);
+
+	return json_object_is_type(v, json_type_array) ? v : NULL;
 }
 
 /* The entry named name of a kubeconfig list ("clusters", "users",
@@ -149,10 +159,10 @@ static struct json_object *named(struct json_object *doc, const char *list, cons
 		return NULL;
 	for (size_t i = 0; i < json_object_array_length(arr); i++) {
 		struct json_object *it = json_object_array_get_idx(arr, i);
-		const char *n = str_at(it, "name");
+		const char *n = kube_str(it, "name");
 
 		if (n && !strcmp(n, name))
-			return obj_at(it, field);
+			return kube_obj(it, field);
 	}
 	return NULL;
 }
@@ -167,7 +177,7 @@ static void rel_path(char *out, size_t len, const char *dir, const char *p)
 static int load_pem(struct kube_blob *b, struct json_object *o, const char *data_key,
 		    const char *file_key, const char *dir, char *err, size_t len)
 {
-	const char *data = str_at(o, data_key), *file = str_at(o, file_key);
+	const char *data = kube_str(o, data_key), *file = kube_str(o, file_key);
 	char path[PATH_MAX];
 	int rc;
 
@@ -185,12 +195,12 @@ static int load_pem(struct kube_blob *b, struct json_object *o, const char *data
 static int load_user(struct kube *k, struct json_object *user, const char *dir, char *err,
 		     size_t len)
 {
-	const char *tok = str_at(user, "token"), *tokfile = str_at(user, "tokenFile");
+	const char *tok = kube_str(user, "token"), *tokfile = kube_str(user, "tokenFile");
 	int rc;
 
-	if (obj_at(user, "exec") || obj_at(user, "auth-provider"))
+	if (kube_obj(user, "exec") || kube_obj(user, "auth-provider"))
 		return errf(err, len, -ENOTSUP, "kubeconfig: the user's %s plugin is not supported; "
-			    "use a token or a client certificate%s", obj_at(user, "exec") ? "exec"
+			    "use a token or a client certificate%s", kube_obj(user, "exec") ? "exec"
 			    : "auth-provider", "");
 	if (tok && !(k->token = strdup(tok)))
 		return -ENOMEM;
@@ -209,7 +219,7 @@ static int load_user(struct kube *k, struct json_object *user, const char *dir, 
 static int parse_kubeconfig(struct kube *k, struct json_object *doc, const char *dir, char *err,
 			    size_t len)
 {
-	const char *cur = str_at(doc, "current-context"), *cname, *uname, *server;
+	const char *cur = kube_str(doc, "current-context"), *cname, *uname, *server;
 	struct json_object *ctx, *cluster, *user;
 	struct json_object *ins;
 	int rc;
@@ -219,13 +229,13 @@ static int parse_kubeconfig(struct kube *k, struct json_object *doc, const char 
 	ctx = named(doc, "contexts", cur, "context");
 	if (!ctx)
 		return errf(err, len, -EINVAL, "kubeconfig: context \"%s\" not found%s", cur, "");
-	cname = str_at(ctx, "cluster");
-	uname = str_at(ctx, "user");
+	cname = kube_str(ctx, "cluster");
+	uname = kube_str(ctx, "user");
 	cluster = cname ? named(doc, "clusters", cname, "cluster") : NULL;
 	if (!cluster)
 		return errf(err, len, -EINVAL, "kubeconfig: cluster \"%s\" of context \"%s\" not found",
 			    cname ? cname : "", cur);
-	server = str_at(cluster, "server");
+	server = kube_str(cluster, "server");
 	if (!server || strncmp(server, "https://", 8))
 		return errf(err, len, -EINVAL, "kubeconfig: cluster \"%s\": server must be an "
 			    "https:// URL%s", cname, "");
@@ -380,31 +390,25 @@ int kube_setup(const struct kube *k, CURL *h, const char *path, struct curl_slis
 	return *hdrs ? 0 : -ENOMEM;
 }
 
-struct sink {
-	char *p;
-	size_t len, cap;
-	bool oom;
-};
-
-static size_t sink_write(char *data, size_t size, size_t n, void *arg)
+size_t kube_buf_write(char *data, size_t size, size_t n, void *arg)
 {
-	struct sink *s = arg;
+	struct kube_buf *b = arg;
 	size_t add = size * n;
 
-	if (s->len + add + 1 > s->cap) {
-		size_t cap = (s->len + add + 1) * 2;
-		char *p = realloc(s->p, cap);
+	if (b->len + add + 1 > b->cap) {
+		size_t cap = (b->len + add + 1) * 2;
+		char *p = realloc(b->p, cap);
 
 		if (!p) {
-			s->oom = true;
+			b->oom = true;
 			return 0;
 		}
-		s->p = p;
-		s->cap = cap;
+		b->p = p;
+		b->cap = cap;
 	}
-	memcpy(s->p + s->len, data, add);
-	s->len += add;
-	s->p[s->len] = '\0';
+	memcpy(b->p + b->len, data, add);
+	b->len += add;
+	b->p[b->len] = '\0';
 	return add;
 }
 
@@ -413,7 +417,7 @@ int kube_request(const struct kube *k, CURL *h, const char *method, const char *
 		 size_t errlen)
 {
 	struct curl_slist *hdrs = NULL;
-	struct sink s = { 0 };
+	struct kube_buf s = { 0 };
 	CURLcode cc;
 	int rc;
 
@@ -433,7 +437,7 @@ int kube_request(const struct kube *k, CURL *h, const char *method, const char *
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, KUBE_REQUEST_TIMEOUT_S);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink_write);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, kube_buf_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
 	cc = curl_easy_perform(h);
 	if (cc != CURLE_OK) {
@@ -452,7 +456,7 @@ out:
 
 const char *kube_status_message(struct json_object *st)
 {
-	const char *m = str_at(st, "message");
+	const char *m = kube_str(st, "message");
 
 	return m ? m : "(no message)";
 }

@@ -57,6 +57,23 @@ int kube_request(const struct kube *k, CURL *h, const char *method, const char *
 		 const char *body, long *status, struct json_object **out, char *err,
 		 size_t errlen);
 
+/* A response body as it arrives (CURLOPT_WRITEFUNCTION kube_buf_write,
+ * CURLOPT_WRITEDATA the buffer): NUL-terminated, oom set when it could not
+ * grow (the transfer then fails). */
+struct kube_buf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+size_t kube_buf_write(char *data, size_t size, size_t n, void *buf);
+
+/* Members of a JSON object (NULL when o is NULL, the key is absent or of
+ * another type): any value, a string, an object, an array. */
+struct json_object *kube_get(struct json_object *o, const char *key);
+const char *kube_str(struct json_object *o, const char *key);
+struct json_object *kube_obj(struct json_object *o, const char *key);
+struct json_object *kube_arr(struct json_object *o, const char *key);
+
 /* A Status object's message, or a fallback, for logs. */
 const char *kube_status_message(struct json_object *status_obj);
 

@@ -59,22 +59,6 @@ struct knode {
 	int ncidrs;
 };
 
-static const char *jstr(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	if (!o || !json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-static struct json_object *jget(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	return o && json_object_object_get_ex(o, k, &v) ? v : NULL;
-}
-
 static void node_cidr(struct knode *n, const char *s)
 {
 	struct ipnet net;
@@ -91,9 +75,10 @@ static void node_cidr(struct knode *n, const char *s)
  * InternalIP of each family. */
 static void *decode_node(struct json_object *obj, const char *kind)
 {
-	struct json_object *spec = jget(obj, "spec"), *cidrs = jget(spec, "podCIDRs"),
-			   *addrs = jget(jget(obj, "status"), "addresses");
-	const char *name = jstr(jget(obj, "metadata"), "name");
+	/* Wrong types read as absent: a malformed Node is just one without. */
+	struct json_object *spec = kube_obj(obj, "spec"), *cidrs = kube_arr(spec, "podCIDRs"),
+			   *addrs = kube_arr(kube_obj(obj, "status"), "addresses");
+	const char *name = kube_str(kube_obj(obj, "metadata"), "name");
 	struct knode *n;
 
 	(void)kind;
@@ -102,10 +87,10 @@ static void *decode_node(struct json_object *obj, const char *kind)
 	snprintf(n->name, sizeof(n->name), "%s", name);
 	for (size_t i = 0; cidrs && i < json_object_array_length(cidrs); i++)
 		node_cidr(n, json_object_get_string(json_object_array_get_idx(cidrs, i)));
-	node_cidr(n, jstr(spec, "podCIDR"));
+	node_cidr(n, kube_str(spec, "podCIDR"));
 	for (size_t i = 0; addrs && i < json_object_array_length(addrs); i++) {
 		struct json_object *ad = json_object_array_get_idx(addrs, i);
-		const char *type = jstr(ad, "type"), *addr = jstr(ad, "address");
+		const char *type = kube_str(ad, "type"), *addr = kube_str(ad, "address");
 		struct ipaddr ip;
 
 		if (!type || strcmp(type, "InternalIP") || !addr || ipaddr_parse(addr, &ip))
@@ -684,28 +669,35 @@ struct json_object *kubesrc_status(struct agent *a)
 	return o;
 }
 
-static int prom_per_res(struct hbuf *out, const char *name, const char *type, const char *help,
-			const double *v, const bool *has)
-{
-	char labels[128];
-	int rc = prom_family(out, name, type, help);
+/* The informer counters, one family each, a sample per resource. */
+enum { M_EVENTS, M_RELISTS, M_EXPIRED, M_ERRORS, M_SYNCED, M_LAG, M_LIST, M_NUM };
 
-	for (int i = 0; i < R_NUM && !rc; i++) {
-		if (has && !has[i])
-			continue;
-		snprintf(labels, sizeof(labels), "resource=\"%s\"", resources[i].resource);
-		rc = prom_sample(out, name, labels, v[i]);
-	}
-	return rc;
-}
+static const struct {
+	const char *name, *type, *help;
+	bool synced_only;            /* no sample before the first list */
+} kmetrics[M_NUM] = {
+	[M_EVENTS] = { "xdpath_k8s_watch_events_total", "counter",
+		       "Watch events applied to the cache.", false },
+	[M_RELISTS] = { "xdpath_k8s_relists_total", "counter",
+			"Full lists of a resource (the first included).", false },
+	[M_EXPIRED] = { "xdpath_k8s_watch_expired_total", "counter",
+			"Watches ended by 410 Gone (a relist followed).", false },
+	[M_ERRORS] = { "xdpath_k8s_errors_total", "counter", "Failed list or watch requests.",
+		       false },
+	[M_SYNCED] = { "xdpath_k8s_synced", "gauge", "1 once the resource was listed.", false },
+	[M_LAG] = { "xdpath_k8s_watch_lag_seconds", "gauge",
+		    "Seconds since the watch's last event or bookmark.", true },
+	[M_LIST] = { "xdpath_k8s_list_duration_seconds", "gauge",
+		     "Duration of the last full list.", true },
+};
 
 int kubesrc_prom(struct agent *a, struct hbuf *out)
 {
 	struct kubesrc *k = ks(a);
-	double ev[R_NUM], rel[R_NUM], exp[R_NUM], err[R_NUM], syn[R_NUM], lag[R_NUM], lms[R_NUM];
-	bool has[R_NUM];
-	double now = mono_now();
-	int rc;
+	double v[M_NUM][R_NUM], now = mono_now();
+	bool synced[R_NUM];
+	char labels[128];
+	int rc = 0;
 
 	if (!k)
 		return 0;
@@ -713,36 +705,25 @@ int kubesrc_prom(struct agent *a, struct hbuf *out)
 	for (int i = 0; i < R_NUM; i++) {
 		const struct kstats *st = &k->w.res[i].st;
 
-		ev[i] = (double)st->events;
-		rel[i] = (double)st->relists;
-		exp[i] = (double)st->expired;
-		err[i] = (double)st->errors;
-		syn[i] = st->synced;
-		has[i] = st->synced;
-		lag[i] = now - st->last_seen;
-		lms[i] = st->list_ms / 1000.0;
+		v[M_EVENTS][i] = (double)st->events;
+		v[M_RELISTS][i] = (double)st->relists;
+		v[M_EXPIRED][i] = (double)st->expired;
+		v[M_ERRORS][i] = (double)st->errors;
+		v[M_SYNCED][i] = st->synced;
+		v[M_LAG][i] = now - st->last_seen;
+		v[M_LIST][i] = st->list_ms / 1000.0;
+		synced[i] = st->synced;
 	}
 	kwatch_unlock(&k->w);
-	rc = prom_per_res(out, "xdpath_k8s_watch_events_total", "counter",
-			  "Watch events applied to the cache.", ev, NULL);
-	if (!rc)
-		rc = prom_per_res(out, "xdpath_k8s_relists_total", "counter",
-				  "Full lists of a resource (the first included).", rel, NULL);
-	if (!rc)
-		rc = prom_per_res(out, "xdpath_k8s_watch_expired_total", "counter",
-				  "Watches ended by 410 Gone (a relist followed).", exp, NULL);
-	if (!rc)
-		rc = prom_per_res(out, "xdpath_k8s_errors_total", "counter",
-				  "Failed list or watch requests.", err, NULL);
-	if (!rc)
-		rc = prom_per_res(out, "xdpath_k8s_synced", "gauge",
-				  "1 once the resource was listed.", syn, NULL);
-	if (!rc)
-		rc = prom_per_res(out, "xdpath_k8s_watch_lag_seconds", "gauge",
-				  "Seconds since the watch's last event or bookmark.", lag, has);
-	if (!rc)
-		rc = prom_per_res(out, "xdpath_k8s_list_duration_seconds", "gauge",
-				  "Duration of the last full list.", lms, has);
+	for (int m = 0; m < M_NUM && !rc; m++) {
+		rc = prom_family(out, kmetrics[m].name, kmetrics[m].type, kmetrics[m].help);
+		for (int i = 0; i < R_NUM && !rc; i++) {
+			if (kmetrics[m].synced_only && !synced[i])
+				continue;
+			snprintf(labels, sizeof(labels), "resource=\"%s\"", resources[i].resource);
+			rc = prom_sample(out, kmetrics[m].name, labels, v[m][i]);
+		}
+	}
 	if (!rc)
 		rc = prom_gauge(out, "xdpath_k8s_first_sync_seconds",
 				"From agent start to the first enforced sync (-1 before).", NULL,

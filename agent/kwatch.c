@@ -217,12 +217,7 @@ void kwatch_ack(struct kwatch *w)
 
 static const char *meta_str(struct json_object *obj, const char *key)
 {
-	struct json_object *m, *v;
-
-	if (!json_object_object_get_ex(obj, "metadata", &m) ||
-	    !json_object_object_get_ex(m, key, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
+	return kube_str(kube_obj(obj, "metadata"), key);
 }
 
 /* "ns/name" or "name"; -EINVAL without a name. */
@@ -264,31 +259,6 @@ static void no_stall(struct kwatch *w, CURL *h)
 
 /* ---- list ---------------------------------------------------------------- */
 
-struct page {
-	char *p;
-	size_t len, cap;
-};
-
-static size_t page_write(char *data, size_t size, size_t n, void *arg)
-{
-	struct page *pg = arg;
-	size_t add = size * n;
-
-	if (pg->len + add + 1 > pg->cap) {
-		size_t cap = (pg->len + add + 1) * 2;
-		char *p = realloc(pg->p, cap);
-
-		if (!p)
-			return 0;
-		pg->p = p;
-		pg->cap = cap;
-	}
-	memcpy(pg->p + pg->len, data, add);
-	pg->len += add;
-	pg->p[pg->len] = '\0';
-	return add;
-}
-
 /* One page into the new cache nb/b; *cont the next continue token (or ""),
  * rv the list's resourceVersion. 0, -EAGAIN (continue expired: list again
  * from the start), -ENOENT (404), or -EIO. */
@@ -298,7 +268,7 @@ static int list_page(struct kwatch_res *c, CURL *h, const char *cont, struct kit
 	const struct kres *r = c->r;
 	struct curl_slist *hdrs = NULL;
 	struct json_object *doc = NULL, *items, *meta, *v;
-	struct page pg = { 0 };
+	struct kube_buf pg = { 0 };
 	char query[1024], path[1280], key[512];
 	char *esc = NULL;
 	long status = 0;
@@ -316,7 +286,7 @@ static int list_page(struct kwatch_res *c, CURL *h, const char *cont, struct kit
 		goto out;
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, page_write);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, kube_buf_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &pg);
 	no_stall(c->w, h);
 	cc = curl_easy_perform(h);
