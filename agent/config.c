@@ -66,13 +66,23 @@ static int get_str(struct json_object *o, const char *k, const char *key, char *
 	return 0;
 }
 
-static int get_path(struct json_object *o, const char *k, char *dst, size_t len, struct perr *e)
+/* An absolute path; an absent key leaves dst as it was. key names it in
+ * errors (e.g. "cniConf.path" for a nested one). */
+static int get_path_as(struct json_object *o, const char *k, const char *key, char *dst,
+		       size_t len, struct perr *e)
 {
-	if (get_str(o, k, k, dst, len, e))
+	if (!get(o, k))
+		return 0;
+	if (get_str(o, k, key, dst, len, e))
 		return -1;
 	if (dst[0] != '/')
-		return fail(e, k, "must be an absolute path: \"%s\"", dst);
+		return fail(e, key, "must be an absolute path: \"%s\"", dst);
 	return 0;
+}
+
+static int get_path(struct json_object *o, const char *k, char *dst, size_t len, struct perr *e)
+{
+	return get_path_as(o, k, k, dst, len, e);
 }
 
 static int get_uint(struct json_object *o, const char *k, uint32_t min, uint32_t max,
@@ -399,10 +409,10 @@ static int parse_kube(struct json_object *o, struct agent_config *c, struct perr
 		return fail(e, "kubernetes", "must be an object");
 	if (check_keys(k, kube_keys, "kubernetes.", e) ||
 	    get_bool(k, "inCluster", &kc->in_cluster, e) ||
-	    (get(k, "kubeconfig") && get_path(k, "kubeconfig", kc->kubeconfig,
-					      sizeof(kc->kubeconfig), e)) ||
-	    (get(k, "serviceAccountDir") && get_path(k, "serviceAccountDir", kc->sa_dir,
-						     sizeof(kc->sa_dir), e)))
+	    get_path_as(k, "kubeconfig", "kubernetes.kubeconfig", kc->kubeconfig,
+			sizeof(kc->kubeconfig), e) ||
+	    get_path_as(k, "serviceAccountDir", "kubernetes.serviceAccountDir", kc->sa_dir,
+			sizeof(kc->sa_dir), e))
 		return -1;
 	if (kc->in_cluster == !!kc->kubeconfig[0])
 		return fail(e, "kubernetes", "exactly one of inCluster: true and kubeconfig");
@@ -443,13 +453,14 @@ static int parse_cni_conf(struct json_object *o, struct agent_config *c, struct 
 	if (!json_object_is_type(k, json_type_object))
 		return fail(e, "cniConf", "must be an object");
 	snprintf(cc->ipam_dir, sizeof(cc->ipam_dir), "%s", CFG_DEFAULT_IPAM_DIR);
-	if (check_keys(k, cni_keys, "cniConf.", e) ||
-	    get_path(k, "path", cc->path, sizeof(cc->path), e) ||
-	    get_path(k, "ipamDir", cc->ipam_dir, sizeof(cc->ipam_dir), e) ||
+	if (check_keys(k, cni_keys, "cniConf.", e))
+		return -1;
+	if (!get(k, "path"))
+		return fail(e, "cniConf.path", "required");
+	if (get_path_as(k, "path", "cniConf.path", cc->path, sizeof(cc->path), e) ||
+	    get_path_as(k, "ipamDir", "cniConf.ipamDir", cc->ipam_dir, sizeof(cc->ipam_dir), e) ||
 	    get_uint(k, "mtu", 576, 65535, &cc->mtu, e))
 		return -1;
-	if (!cc->path[0])
-		return fail(e, "cniConf.path", "required");
 	return 0;
 }
 

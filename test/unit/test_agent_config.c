@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -194,6 +195,94 @@ static void test_masq_off_and_v4_only(void **state)
 	config_free(&c);
 }
 
+/* Today's keys: nodeName from $NODE_NAME, kubernetes, httpAddress, cniConf. */
+#define BASE "\"uplink\": \"eth0\""
+
+static void test_node_name_from_env(void **state)
+{
+	struct agent_config c;
+	char err[256];
+
+	(void)state;
+	setenv("NODE_NAME", "from-env", 1);
+	assert_int_equal(config_parse("{" BASE "}", &c, err, sizeof(err)), 0);
+	assert_string_equal(c.node_name, "from-env");
+	config_free(&c);
+	assert_int_equal(config_parse("{\"nodeName\": \"cfg\", " BASE "}", &c, err, sizeof(err)), 0);
+	assert_string_equal(c.node_name, "cfg");            /* the config wins */
+	config_free(&c);
+	unsetenv("NODE_NAME");
+	assert_int_equal(config_parse("{" BASE "}", &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "nodeName"));
+	assert_non_null(strstr(err, "NODE_NAME"));
+}
+
+static void test_kubernetes(void **state)
+{
+	struct agent_config c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(config_parse("{\"nodeName\": \"n\", " BASE ", \"kubernetes\": "
+				      "{\"inCluster\": true}, \"masquerade\": true}", &c, err,
+				      sizeof(err)), 0);
+	assert_true(c.kube.enabled && c.kube.in_cluster);
+	assert_string_equal(c.kube.sa_dir, "/var/run/secrets/kubernetes.io/serviceaccount");
+	config_free(&c);
+	assert_int_equal(config_parse("{\"nodeName\": \"n\", " BASE ", \"kubernetes\": "
+				      "{\"kubeconfig\": \"/etc/kc\", \"serviceAccountDir\": \"/sa\"}}",
+				      &c, err, sizeof(err)), 0);
+	assert_true(c.kube.enabled && !c.kube.in_cluster);
+	assert_string_equal(c.kube.kubeconfig, "/etc/kc");
+	assert_string_equal(c.kube.sa_dir, "/sa");
+	config_free(&c);
+	expect_error("{\"nodeName\": \"n\", " BASE ", \"kubernetes\": {}}", "kubernetes");
+	expect_error("{\"nodeName\": \"n\", " BASE ", \"kubernetes\": {\"inCluster\": true, "
+		     "\"kubeconfig\": \"/k\"}}", "kubernetes");
+	expect_error("{\"nodeName\": \"n\", " BASE ", \"kubernetes\": {\"kubeconfig\": \"k\"}}",
+		     "kubernetes.kubeconfig");
+	expect_error("{\"nodeName\": \"n\", " BASE ", \"kubernetes\": {\"inCluster\": true, "
+		     "\"x\": 1}}", "kubernetes.x");
+	expect_error("{\"nodeName\": \"n\", " BASE ", \"kubernetes\": {\"inCluster\": true}, "
+		     "\"policyDir\": \"/p\"}", "kubernetes");
+	expect_error("{\"nodeName\": \"n\", " BASE ", \"kubernetes\": 1}", "kubernetes");
+	/* Without the API, masquerade still needs the pod CIDRs in the config. */
+	expect_error("{\"nodeName\": \"n\", " BASE ", \"masquerade\": true}", "podCIDRs");
+}
+
+static void test_http_and_cni_conf(void **state)
+{
+	static const char *const good[] = { "0.0.0.0:9890", "[::1]:9890", ":9890" };
+	static const char *const bad[] = { "9890", "host:", "h:99999", "h:9x" };
+	struct agent_config c;
+	char text[256], err[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(text, sizeof(text), "{\"nodeName\": \"n\", " BASE ", \"httpAddress\": \"%s\"}",
+			 good[i]);
+		assert_int_equal(config_parse(text, &c, err, sizeof(err)), 0);
+		assert_string_equal(c.http_address, good[i]);
+		config_free(&c);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "{\"nodeName\": \"n\", " BASE ", \"httpAddress\": \"%s\"}",
+			 bad[i]);
+		expect_error(text, "httpAddress");
+	}
+	assert_int_equal(config_parse("{\"nodeName\": \"n\", " BASE ", \"cniConf\": {\"path\": "
+				      "\"/etc/cni/net.d/05-xdpath.conflist\"}}", &c, err, sizeof(err)), 0);
+	assert_string_equal(c.cni_conf.path, "/etc/cni/net.d/05-xdpath.conflist");
+	assert_string_equal(c.cni_conf.ipam_dir, "/run/xdpath/ipam");
+	assert_int_equal(c.cni_conf.mtu, 0);
+	config_free(&c);
+	expect_error("{\"nodeName\": \"n\", " BASE ", \"cniConf\": {}}", "cniConf.path");
+	expect_error("{\"nodeName\": \"n\", " BASE ", \"cniConf\": {\"path\": \"/c\", \"mtu\": 100}}",
+		     "mtu");
+	expect_error("{\"nodeName\": \"n\", " BASE ", \"cniConf\": {\"path\": \"/c\", \"x\": 1}}",
+		     "cniConf.x");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -203,6 +292,9 @@ int main(void)
 		cmocka_unit_test(test_peer_count_limit),
 		cmocka_unit_test(test_masq_on),
 		cmocka_unit_test(test_masq_off_and_v4_only),
+		cmocka_unit_test(test_node_name_from_env),
+		cmocka_unit_test(test_kubernetes),
+		cmocka_unit_test(test_http_and_cni_conf),
 	};
 
 	log_min_level = LOG_ERROR + 1;
