@@ -1,6 +1,7 @@
 /* config: agent config file parsing (json-c). */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdarg.h>
@@ -85,8 +86,9 @@ static int get_path(struct json_object *o, const char *k, char *dst, size_t len,
 	return get_path_as(o, k, k, dst, len, e);
 }
 
-static int get_uint(struct json_object *o, const char *k, uint32_t min, uint32_t max,
-		    uint32_t *out, struct perr *e)
+/* key names the value in errors (a nested one with its section). */
+static int get_uint_as(struct json_object *o, const char *k, const char *key, uint32_t min,
+		       uint32_t max, uint32_t *out, struct perr *e)
 {
 	struct json_object *v = get(o, k);
 	int64_t n;
@@ -94,24 +96,36 @@ static int get_uint(struct json_object *o, const char *k, uint32_t min, uint32_t
 	if (!v)
 		return 0;
 	if (!json_object_is_type(v, json_type_int))
-		return fail(e, k, "must be an integer");
+		return fail(e, key, "must be an integer");
 	n = json_object_get_int64(v);
 	if (n < min || n > max)
-		return fail(e, k, "%lld is out of range %u..%u", (long long)n, min, max);
+		return fail(e, key, "%lld is out of range %u..%u", (long long)n, min, max);
 	*out = (uint32_t)n;
 	return 0;
 }
 
-static int get_bool(struct json_object *o, const char *k, bool *out, struct perr *e)
+static int get_uint(struct json_object *o, const char *k, uint32_t min, uint32_t max,
+		    uint32_t *out, struct perr *e)
+{
+	return get_uint_as(o, k, k, min, max, out, e);
+}
+
+static int get_bool_as(struct json_object *o, const char *k, const char *key, bool *out,
+		       struct perr *e)
 {
 	struct json_object *v = get(o, k);
 
 	if (!v)
 		return 0;
 	if (!json_object_is_type(v, json_type_boolean))
-		return fail(e, k, "must be true or false");
+		return fail(e, key, "must be true or false");
 	*out = json_object_get_boolean(v);
 	return 0;
+}
+
+static int get_bool(struct json_object *o, const char *k, bool *out, struct perr *e)
+{
+	return get_bool_as(o, k, k, out, e);
 }
 
 /* An address of one family (AF_INET / AF_INET6). */
@@ -408,7 +422,7 @@ static int parse_kube(struct json_object *o, struct agent_config *c, struct perr
 	if (!json_object_is_type(k, json_type_object))
 		return fail(e, "kubernetes", "must be an object");
 	if (check_keys(k, kube_keys, "kubernetes.", e) ||
-	    get_bool(k, "inCluster", &kc->in_cluster, e) ||
+	    get_bool_as(k, "inCluster", "kubernetes.inCluster", &kc->in_cluster, e) ||
 	    get_path_as(k, "kubeconfig", "kubernetes.kubeconfig", kc->kubeconfig,
 			sizeof(kc->kubeconfig), e) ||
 	    get_path_as(k, "serviceAccountDir", "kubernetes.serviceAccountDir", kc->sa_dir,
@@ -424,6 +438,30 @@ static int parse_kube(struct json_object *o, struct agent_config *c, struct perr
 }
 
 /* "HOST:PORT", "[V6]:PORT" or ":PORT" (httpd_listen parses it again). */
+/* The host part of "HOST:PORT" up to colon: empty, an IPv4 address or a
+ * bracketed IPv6 one (what httpd_listen accepts). */
+static bool numeric_host(const char *s, const char *colon)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	size_t n = (size_t)(colon - s);
+	unsigned char buf[16];
+
+	if (!n)
+		return true;
+	if (n >= sizeof(host))
+		return false;
+	if (s[0] == '[') {
+		if (n < 3 || s[n - 1] != ']')
+			return false;
+		memcpy(host, s + 1, n - 2);
+		host[n - 2] = '\0';
+		return inet_pton(AF_INET6, host, buf) == 1;
+	}
+	memcpy(host, s, n);
+	host[n] = '\0';
+	return inet_pton(AF_INET, host, buf) == 1;
+}
+
 static int parse_http(struct json_object *o, struct agent_config *c, struct perr *e)
 {
 	const char *colon;
@@ -435,9 +473,10 @@ static int parse_http(struct json_object *o, struct agent_config *c, struct perr
 	if (!c->http_address[0])
 		return 0;
 	colon = strrchr(c->http_address, ':');
-	port = colon ? strtol(colon + 1, &end, 10) : -1;
-	if (!colon || !colon[1] || *end || port < 0 || port > 65535)
-		return fail(e, "httpAddress", "\"%s\" is not HOST:PORT", c->http_address);
+	port = colon && colon[1] >= '0' && colon[1] <= '9' ? strtol(colon + 1, &end, 10) : -1;
+	if (!colon || port < 0 || *end || port > 65535 || !numeric_host(c->http_address, colon))
+		return fail(e, "httpAddress", "\"%s\" is not IP:PORT, [IPV6]:PORT or :PORT "
+			    "(numeric: no name lookup)", c->http_address);
 	return 0;
 }
 
@@ -459,7 +498,7 @@ static int parse_cni_conf(struct json_object *o, struct agent_config *c, struct 
 		return fail(e, "cniConf.path", "required");
 	if (get_path_as(k, "path", "cniConf.path", cc->path, sizeof(cc->path), e) ||
 	    get_path_as(k, "ipamDir", "cniConf.ipamDir", cc->ipam_dir, sizeof(cc->ipam_dir), e) ||
-	    get_uint(k, "mtu", 576, 65535, &cc->mtu, e))
+	    get_uint_as(k, "mtu", "cniConf.mtu", 576, 65535, &cc->mtu, e))
 		return -1;
 	return 0;
 }

@@ -54,18 +54,20 @@ static int b64val(int c)
 	return -1;
 }
 
-/* Standard base64 (kubeconfig *-data fields); white space skipped. */
+/* Standard base64 (kubeconfig *-data fields); white space skipped, nothing
+ * but padding after the data. */
 static int blob_b64(struct kube_blob *b, const char *s)
 {
 	size_t n = strlen(s);
 	unsigned acc = 0;
 	int bits = 0;
 	char *out = malloc(n * 3 / 4 + 4);
+	const char *p;
 
 	if (!out)
 		return -ENOMEM;
 	b->len = 0;
-	for (const char *p = s; *p && *p != '='; p++) {
+	for (p = s; *p && *p != '='; p++) {
 		int v = b64val((unsigned char)*p);
 
 		if (v < 0) {
@@ -80,6 +82,14 @@ static int blob_b64(struct kube_blob *b, const char *s)
 			bits -= 8;
 			out[b->len++] = (char)((acc >> bits) & 0xff);
 		}
+	}
+	/* Padding and white space only after the data; no dangling 6 bits. */
+	for (; *p; p++)
+		if (!strchr("= \t\r\n", *p))
+			bits = 6;
+	if (bits >= 6) {
+		free(out);
+		return -EINVAL;
 	}
 	out[b->len] = '\0';
 	b->p = out;
@@ -242,8 +252,13 @@ static int parse_kubeconfig(struct kube *k, struct json_object *doc, const char 
 	snprintf(k->server, sizeof(k->server), "%s", server);
 	while (k->server[0] && k->server[strlen(k->server) - 1] == '/')
 		k->server[strlen(k->server) - 1] = '\0';
-	if (json_object_object_get_ex(cluster, "insecure-skip-tls-verify", &ins))
+	/* Only a real boolean: a quoted "false" must not turn verification off. */
+	if (json_object_object_get_ex(cluster, "insecure-skip-tls-verify", &ins)) {
+		if (!json_object_is_type(ins, json_type_boolean))
+			return errf(err, len, -EINVAL, "kubeconfig: cluster \"%s\": "
+				    "insecure-skip-tls-verify must be true or false%s", cname, "");
 		k->insecure = json_object_get_boolean(ins);
+	}
 	rc = load_pem(&k->ca, cluster, "certificate-authority-data", "certificate-authority", dir,
 		      err, len);
 	if (rc)
@@ -335,9 +350,9 @@ static int bearer(const struct kube *k, char *buf, size_t len)
 		return rc;
 	while (n && strchr(" \t\r\n", text[n - 1]))
 		n--;
-	if (n >= TOKEN_MAX) {
+	if (n >= TOKEN_MAX || !n) { /* an empty token is no token: say so */
 		free(text);
-		return -E2BIG;
+		return n ? -E2BIG : -ENODATA;
 	}
 	snprintf(buf, len, "Authorization: Bearer %.*s", (int)n, text ? text : "");
 	free(text);

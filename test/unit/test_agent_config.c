@@ -253,7 +253,9 @@ static void test_kubernetes(void **state)
 static void test_http_and_cni_conf(void **state)
 {
 	static const char *const good[] = { "0.0.0.0:9890", "[::1]:9890", ":9890" };
-	static const char *const bad[] = { "9890", "host:", "h:99999", "h:9x" };
+	/* Numeric hosts only, as httpd_listen takes them: no lookup at start. */
+	static const char *const bad[] = { "9890", "host:", "h:99999", "h:9x", "localhost:9890",
+					   "1.2.3.4: 80", "1.2.3.4:+80", "[::1:80", "::1:80" };
 	struct agent_config c;
 	char text[256], err[256];
 
@@ -278,10 +280,261 @@ static void test_http_and_cni_conf(void **state)
 	config_free(&c);
 	expect_error("{\"nodeName\": \"n\", " BASE ", \"cniConf\": {}}", "cniConf.path");
 	expect_error("{\"nodeName\": \"n\", " BASE ", \"cniConf\": {\"path\": \"/c\", \"mtu\": 100}}",
-		     "mtu");
+		     "cniConf.mtu");
 	expect_error("{\"nodeName\": \"n\", " BASE ", \"cniConf\": {\"path\": \"/c\", \"x\": 1}}",
 		     "cniConf.x");
 }
+
+/* ---- more on today's keys --------------------------------------------------- */
+
+/* $NODE_NAME as the test found it, put back after each test that sets it. */
+static char *saved_node_name;
+static bool had_node_name;
+
+static int save_node_name(void **state)
+{
+	const char *v = getenv("NODE_NAME");
+
+	(void)state;
+	had_node_name = v != NULL;
+	saved_node_name = v ? strdup(v) : NULL;
+	return v && !saved_node_name ? -1 : 0;
+}
+
+static int restore_node_name(void **state)
+{
+	(void)state;
+	if (had_node_name)
+		setenv("NODE_NAME", saved_node_name, 1);
+	else
+		unsetenv("NODE_NAME");
+	free(saved_node_name);
+	saved_node_name = NULL;
+	return 0;
+}
+
+/* Parse text that must be accepted. */
+static void expect_ok(const char *text, struct agent_config *c)
+{
+	char err[512] = "";
+
+	if (config_parse(text, c, err, sizeof(err)))
+		fail_msg("rejected: %s\n  %s", err, text);
+}
+
+/* Like expect_error, and the message also contains needle. */
+static void expect_error_with(const char *text, const char *key, const char *needle)
+{
+	struct agent_config c;
+	char err[512], want[128];
+
+	assert_int_equal(config_parse(text, &c, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s: ", key);
+	if (strncmp(err, want, strlen(want)))
+		fail_msg("error \"%s\" does not start with \"%s\"", err, want);
+	if (!strstr(err, needle))
+		fail_msg("error \"%s\" does not mention \"%s\"", err, needle);
+	assert_null(c.peers);
+}
+
+static void test_node_name_env_cases(void **state)
+{
+	char text[512], longname[300];
+	struct agent_config c;
+
+	(void)state;
+	/* Absent from the config: $NODE_NAME. */
+	setenv("NODE_NAME", "worker-7", 1);
+	expect_ok("{" BASE "}", &c);
+	assert_string_equal(c.node_name, "worker-7");
+	config_free(&c);
+	/* null counts as absent. */
+	expect_ok("{\"nodeName\": null, " BASE "}", &c);
+	assert_string_equal(c.node_name, "worker-7");
+	config_free(&c);
+	/* Present: the config wins over the environment. */
+	expect_ok("{\"nodeName\": \"from-config\", " BASE "}", &c);
+	assert_string_equal(c.node_name, "from-config");
+	config_free(&c);
+	/* Present but empty: an error, not a fallback. */
+	expect_error("{\"nodeName\": \"\", " BASE "}", "nodeName");
+	expect_error("{\"nodeName\": 7, " BASE "}", "nodeName");
+	/* An empty $NODE_NAME is no name. */
+	setenv("NODE_NAME", "", 1);
+	expect_error_with("{" BASE "}", "nodeName", "NODE_NAME");
+	/* Neither: the error names both. */
+	unsetenv("NODE_NAME");
+	expect_error_with("{" BASE "}", "nodeName", "NODE_NAME");
+	/* Too long for node_name. */
+	memset(longname, 'n', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	setenv("NODE_NAME", longname, 1);
+	expect_error_with("{" BASE "}", "nodeName", "NODE_NAME");
+	snprintf(text, sizeof(text), "{\"nodeName\": \"ok\", " BASE "}");
+	expect_ok(text, &c);                       /* the config's wins, the env is not read */
+	assert_string_equal(c.node_name, "ok");
+	config_free(&c);
+}
+
+#define KN "{\"nodeName\": \"n\", " BASE ", "
+
+static void test_kubernetes_section(void **state)
+{
+	struct agent_config c;
+
+	(void)state;
+	expect_ok(KN "\"kubernetes\": {\"inCluster\": true}}", &c);
+	assert_true(c.kube.enabled);
+	assert_true(c.kube.in_cluster);
+	assert_string_equal(c.kube.kubeconfig, "");
+	assert_string_equal(c.kube.sa_dir, "/var/run/secrets/kubernetes.io/serviceaccount");
+	config_free(&c);
+	expect_ok(KN "\"kubernetes\": {\"kubeconfig\": \"/x\"}}", &c);
+	assert_true(c.kube.enabled);
+	assert_false(c.kube.in_cluster);
+	assert_string_equal(c.kube.kubeconfig, "/x");
+	config_free(&c);
+	expect_ok(KN "\"kubernetes\": {\"inCluster\": false, \"kubeconfig\": \"/x\"}}", &c);
+	assert_true(c.kube.enabled && !c.kube.in_cluster);
+	config_free(&c);
+	/* Without the section: off. */
+	expect_ok(KN "\"mode\": \"native\"}", &c);
+	assert_false(c.kube.enabled);
+	config_free(&c);
+
+	/* Exactly one of inCluster and kubeconfig. */
+	expect_error_with(KN "\"kubernetes\": {\"inCluster\": true, \"kubeconfig\": \"/x\"}}",
+			  "kubernetes", "exactly one");
+	expect_error_with(KN "\"kubernetes\": {}}", "kubernetes", "exactly one");
+	expect_error_with(KN "\"kubernetes\": {\"inCluster\": false}}", "kubernetes", "exactly one");
+	/* Paths are absolute. */
+	expect_error_with(KN "\"kubernetes\": {\"kubeconfig\": \"etc/kubeconfig\"}}",
+			  "kubernetes.kubeconfig", "absolute");
+	expect_error_with(KN "\"kubernetes\": {\"kubeconfig\": \"./kc\"}}",
+			  "kubernetes.kubeconfig", "absolute");
+	expect_error_with(KN "\"kubernetes\": {\"inCluster\": true, \"serviceAccountDir\": \"sa\"}}",
+			  "kubernetes.serviceAccountDir", "absolute");
+	/* Unknown keys are named with their section. */
+	expect_error(KN "\"kubernetes\": {\"inCluster\": true, \"token\": \"t\"}}",
+		     "kubernetes.token");
+	expect_error(KN "\"kubernetes\": {\"kubeconfig\": \"/x\", \"incluster\": true}}",
+		     "kubernetes.incluster");
+	expect_error(KN "\"kubernetes\": true}", "kubernetes");
+	expect_error(KN "\"kubernetes\": \"/x\"}", "kubernetes");
+	/* Clusterless sources do not mix with the API server. */
+	expect_error_with(KN "\"kubernetes\": {\"inCluster\": true}, \"policyDir\": \"/p\"}",
+			  "kubernetes", "policyDir");
+	expect_error_with(KN "\"policyDir\": \"/p\", \"kubernetes\": {\"kubeconfig\": \"/k\"}}",
+			  "kubernetes", "policyDir");
+	expect_error(KN "\"kubernetes\": {\"inCluster\": true}, \"filterDir\": \"/f\"}",
+		     "kubernetes");
+
+	/* masquerade without podCIDRs: fine with the API (the Node has them). */
+	expect_ok(KN "\"masquerade\": true, \"kubernetes\": {\"inCluster\": true}}", &c);
+	assert_true(c.masquerade);
+	assert_int_equal(c.npod_cidrs, 0);
+	config_free(&c);
+	expect_ok(KN "\"masquerade\": true, \"kubernetes\": {\"kubeconfig\": \"/k\"}}", &c);
+	config_free(&c);
+	expect_error_with(KN "\"masquerade\": true}", "podCIDRs", "masquerade");
+	expect_error(KN "\"masquerade\": true, \"kubernetes\": {}}", "kubernetes");
+}
+
+static void test_http_address_more(void **state)
+{
+	static const char *const good[] = { "0.0.0.0:9890", "[::1]:9890", ":9890", "127.0.0.1:0",
+					    "[::]:65535" };
+	static const char *const bad[] = { "9890", "host:", "h:99999", "h:65536", "h:-1", ":",
+					   "[::1]", "0.0.0.0:98x0" };
+	struct agent_config c;
+	char text[256];
+
+	(void)state;
+	expect_ok(KN "\"mode\": \"native\"}", &c);
+	assert_string_equal(c.http_address, "");    /* off by default */
+	config_free(&c);
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(text, sizeof(text), KN "\"httpAddress\": \"%s\"}", good[i]);
+		expect_ok(text, &c);
+		assert_string_equal(c.http_address, good[i]);
+		config_free(&c);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), KN "\"httpAddress\": \"%s\"}", bad[i]);
+		expect_error_with(text, "httpAddress", bad[i]);
+	}
+	expect_error(KN "\"httpAddress\": \"\"}", "httpAddress");
+	expect_error(KN "\"httpAddress\": 9890}", "httpAddress");
+}
+
+static void test_cni_conf_more(void **state)
+{
+	struct agent_config c;
+
+	(void)state;
+	expect_ok(KN "\"mode\": \"native\"}", &c);
+	assert_string_equal(c.cni_conf.path, "");   /* off by default */
+	config_free(&c);
+	expect_ok(KN "\"cniConf\": {\"path\": \"/etc/cni/net.d/05-xdpath.conflist\"}}", &c);
+	assert_string_equal(c.cni_conf.path, "/etc/cni/net.d/05-xdpath.conflist");
+	/* The default, as documented (docs/install.md, README: /run on purpose). */
+	assert_string_equal(c.cni_conf.ipam_dir, CFG_DEFAULT_IPAM_DIR);
+	assert_string_equal(c.cni_conf.ipam_dir, "/run/xdpath/ipam");
+	assert_int_equal(c.cni_conf.mtu, 0);
+	config_free(&c);
+	expect_ok(KN "\"cniConf\": {\"path\": \"/c/x.conflist\", \"ipamDir\": \"/var/lib/x\", "
+		  "\"mtu\": 1450}}", &c);
+	assert_string_equal(c.cni_conf.ipam_dir, "/var/lib/x");
+	assert_int_equal(c.cni_conf.mtu, 1450);
+	config_free(&c);
+	expect_ok(KN "\"cniConf\": {\"path\": \"/c\", \"mtu\": 576}}", &c);
+	assert_int_equal(c.cni_conf.mtu, 576);
+	config_free(&c);
+	expect_ok(KN "\"cniConf\": {\"path\": \"/c\", \"mtu\": 65535}}", &c);
+	assert_int_equal(c.cni_conf.mtu, 65535);
+	config_free(&c);
+
+	expect_error_with(KN "\"cniConf\": {}}", "cniConf.path", "required");
+	expect_error_with(KN "\"cniConf\": {\"ipamDir\": \"/i\", \"mtu\": 1400}}", "cniConf.path",
+			  "required");
+	expect_error_with(KN "\"cniConf\": {\"path\": \"net.d/x.conflist\"}}", "cniConf.path",
+			  "absolute");
+	expect_error(KN "\"cniConf\": {\"path\": \"\"}}", "cniConf.path");
+	expect_error_with(KN "\"cniConf\": {\"path\": \"/c\", \"ipamDir\": \"ipam\"}}",
+			  "cniConf.ipamDir", "absolute");
+	expect_error(KN "\"cniConf\": {\"path\": \"/c\", \"dataDir\": \"/d\"}}", "cniConf.dataDir");
+	expect_error(KN "\"cniConf\": \"/etc/cni/net.d/x.conflist\"}", "cniConf");
+	/* mtu: 576..65535, an integer. */
+	{
+		static const char *const bad[] = { "100", "575", "65536", "0", "-1", "1400.5",
+						   "\"1400\"" };
+		char text[256], err[512];
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			snprintf(text, sizeof(text), KN "\"cniConf\": {\"path\": \"/c\", \"mtu\": %s}}",
+				 bad[i]);
+			assert_int_equal(config_parse(text, &c, err, sizeof(err)), -1);
+			if (!strstr(err, "mtu"))
+				fail_msg("mtu %s: error \"%s\" does not name mtu", bad[i], err);
+		}
+	}
+}
+
+/* Nested keys are named with their section in errors ("cniConf.path",
+ * "kubernetes.kubeconfig" already are): the same for every nested key. */
+static void test_nested_key_name_cni_mtu(void **state)
+{
+	(void)state;
+	expect_error(KN "\"cniConf\": {\"path\": \"/c\", \"mtu\": 100}}", "cniConf.mtu");
+}
+
+static void test_nested_key_name_in_cluster(void **state)
+{
+	(void)state;
+	expect_error(KN "\"kubernetes\": {\"inCluster\": \"yes\"}}", "kubernetes.inCluster");
+}
+
+#undef KN
 
 int main(void)
 {
@@ -295,8 +548,17 @@ int main(void)
 		cmocka_unit_test(test_node_name_from_env),
 		cmocka_unit_test(test_kubernetes),
 		cmocka_unit_test(test_http_and_cni_conf),
+		cmocka_unit_test_setup_teardown(test_node_name_env_cases, save_node_name,
+						restore_node_name),
+		cmocka_unit_test(test_kubernetes_section),
+		cmocka_unit_test(test_http_address_more),
+		cmocka_unit_test(test_cni_conf_more),
+		cmocka_unit_test(test_nested_key_name_cni_mtu),
+		cmocka_unit_test(test_nested_key_name_in_cluster),
 	};
 
+	/* The tests that expect "nodeName: required" need it unset. */
+	unsetenv("NODE_NAME");
 	log_min_level = LOG_ERROR + 1;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
