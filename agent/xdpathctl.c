@@ -216,6 +216,37 @@ long long num(struct json_object *o, const char *k)
 
 /* ---- commands -------------------------------------------------------------- */
 
+/* With the API server: where, whether synced, and each informer's state. */
+static void print_kube(struct json_object *o)
+{
+	static const char *const head[] = { "RESOURCE", "SYNCED", "OBJECTS", "EVENTS",
+					    "RELISTS", "410S", "ERRORS", "LIST-MS" };
+	struct json_object *k, *res;
+	struct table t = { .ncols = 8 };
+	char cells[7][24];
+
+	if (!json_object_object_get_ex(o, "kubernetes", &k) ||
+	    !json_object_object_get_ex(k, "resources", &res) ||
+	    !json_object_is_type(res, json_type_array))
+		return;
+	printf("\nkubernetes: %s, %s (first sync %lld ms)\n", str(k, "server"),
+	       boolean(o, "synced") ? "synced" : "not synced yet", num(k, "firstSyncMs"));
+	table_row(&t, head);
+	for (size_t i = 0; i < json_object_array_length(res); i++) {
+		struct json_object *r = json_object_array_get_idx(res, i);
+		static const char *const keys[] = { "objects", "events", "relists", "expired",
+						    "errors", "listMs" };
+		const char *row[8] = { str(r, "resource"), boolean(r, "synced") ? "yes" : "no" };
+
+		for (int c = 0; c < 6; c++) {
+			snprintf(cells[c], sizeof(cells[c]), "%lld", num(r, keys[c]));
+			row[c + 2] = cells[c];
+		}
+		table_row(&t, row);
+	}
+	table_print(&t);
+}
+
 static void print_status(struct json_object *o)
 {
 	long long up = num(o, "uptimeSec");
@@ -239,6 +270,7 @@ static void print_status(struct json_object *o)
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
 		table_row(&t, rows[i]);
 	table_print(&t);
+	print_kube(o);
 }
 
 static void ips_joined(struct json_object *o, char *buf, size_t len)

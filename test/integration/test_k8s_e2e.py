@@ -412,6 +412,10 @@ def test_large_lists_are_paginated(env, pods):
     assert st["synced"] is True
     pods_res = next(r for r in st["kubernetes"]["resources"] if r["resource"] == "pods")
     assert pods_res["objects"] == total and pods_res["synced"], pods_res
+    table = sandbox.run([CTL, "--socket", env.n1.socket, "status"]).stdout
+    assert "kubernetes: https://" in table and ", synced" in table, table
+    row = next(l for l in table.splitlines() if l.startswith("pods "))
+    assert row.split()[1:3] == ["yes", str(total)], row
     cl, sv = pods["client"], pods["server"]
     assert reach(cl, sv, wait=1)
 
