@@ -1,8 +1,8 @@
 /* filtersrc: XdpFilter objects (xdpath.io/v1alpha1, cluster-scoped; the
  * CRD is deploy/crds/xdpfilter.yaml) -> filter specs, the cluster-wide way
- * to push an emergency filter. Today they come from a manifest directory
- * (agent config "filterDir", for clusterless use); the Kubernetes watch
- * (issue 5) feeds the same specs to filters_sync(). An invalid object is
+ * to push an emergency filter. They come from the Kubernetes API's watch
+ * (kubesrc.c) or, for clusterless use, a manifest directory (agent config
+ * "filterDir"); both feed filters_sync(). An invalid object is
  * reported with the reason and skipped; the others are applied.
  *
  *   apiVersion: xdpath.io/v1alpha1

@@ -18,6 +18,7 @@
 #include "kube.h"
 #include "kwatch.h"
 #include "log.h"
+#include "masq.h"
 #include "node.h"
 #include "parse.h"
 #include "policysrc.h"
@@ -453,14 +454,19 @@ static void sync_peers(struct agent *a)
 		log_warn("k8s", "out of memory building peers", NULL);
 		return;
 	}
-	if (pv.n > CFG_MAX_PEERS - a->cfg.npeers)
-		pv.n = CFG_MAX_PEERS - a->cfg.npeers;
 	qsort(pv.v, (size_t)pv.n, sizeof(*pv.v), peer_cmp);
+	if (pv.n > CFG_MAX_PEERS - a->cfg.npeers) { /* the same ones kept on every node */
+		log_warn("k8s", "more Nodes than peers fit: the last by name are left out",
+			 "nodes=%d max=%d", pv.n, CFG_MAX_PEERS - a->cfg.npeers);
+		pv.n = CFG_MAX_PEERS - a->cfg.npeers;
+	}
 	free(a->kpeers);
 	a->kpeers = pv.v;
 	a->nkpeers = pv.n;
 	node_peers_sync(a);
 	node_routes_sync(a);
+	if (a->cfg.masquerade)
+		masq_sync(a); /* their pod CIDRs are inside the cluster: not masqueraded */
 	log_info("k8s", "peers from Node objects", "peers=%d", pv.n);
 }
 
@@ -665,6 +671,7 @@ struct json_object *kubesrc_status(struct agent *a)
 	pthread_mutex_lock(&k->qmu);
 	json_object_object_add(o, "eventsPosted", json_object_new_uint64(k->events_posted));
 	json_object_object_add(o, "eventsFailed", json_object_new_uint64(k->events_failed));
+	json_object_object_add(o, "eventsDropped", json_object_new_uint64(k->events_dropped));
 	pthread_mutex_unlock(&k->qmu);
 	return o;
 }

@@ -505,8 +505,11 @@ static size_t stream_write(char *data, size_t size, size_t n, void *arg)
 		s->checked = true;
 		curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &status);
 		if (status != 200) {
-			s->end = status == 410 ? W_EXPIRED : W_FAIL;
-			if (status != 410)
+			/* 410: too old. 404 on an optional resource (its CRD
+			 * deleted): the list then says "empty". Both relist. */
+			s->end = status == 410 || (status == 404 && s->c->r->optional) ? W_EXPIRED
+											 : W_FAIL;
+			if (s->end != W_EXPIRED)
 				log_warn("k8s", "watch refused", "resource=%s status=%ld",
 					 s->c->r->resource, status);
 			return 0;
@@ -579,7 +582,7 @@ static enum wend watch_once(struct kwatch_res *c, CURL *h, char *rv, size_t rvle
 		long status = 0;
 
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-		if (status == 410)
+		if (status == 410 || (status == 404 && c->r->optional))
 			s.end = W_EXPIRED;
 		else if (status != 200)
 			s.end = W_FAIL;
@@ -636,6 +639,7 @@ static void *run(void *arg)
 				continue;
 			}
 			if (err) {
+				rv[0] = '\0'; /* a page's version is not the whole list's */
 				count_error(c);
 				nap(w, backoff_ms(fails++));
 				continue;

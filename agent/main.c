@@ -250,7 +250,7 @@ static int step_peers(struct agent *a)
 
 static int step_masq(struct agent *a)
 {
-	a->masq_ok = !masq_apply(&a->cfg); /* logged; retried at every resync */
+	masq_sync(a); /* logged; retried at every resync */
 	return 0;
 }
 
@@ -324,9 +324,9 @@ static int step_endpoints(struct agent *a)
 	return endpoints(a, true);
 }
 
-/* The policy source (policyDir): compiled and written to the policy maps;
- * enforcement starts after the first write. A failed load is logged and
- * does not stop the agent. */
+/* The policy source (policyDir, or what the informers have listed by now):
+ * compiled and written to the policy maps; enforcement starts after the
+ * first write. A failed load is logged and does not stop the agent. */
 static int step_policies(struct agent *a)
 {
 	if (a->kube)
@@ -650,6 +650,8 @@ static void resync(struct agent *a, struct loop *l)
 	if (a->policy_on)
 		ct_sweep(a);
 	filters_resync(a);
+	if (a->synced)
+		cniconf_write(a); /* restored if someone removed it; unchanged: untouched */
 	watch_filter_dir(a, l);
 	filters_sync_dir(a);
 	l->filters = false;

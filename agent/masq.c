@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent.h"
 #include "config.h"
 #include "log.h"
 
@@ -156,5 +157,26 @@ int masq_apply(const struct agent_config *c)
 	if (!err)
 		log_info("masq", c->masquerade ? "masquerade table installed" : "masquerade off",
 			 "table=\"inet " MASQ_TABLE "\"");
+	return err;
+}
+
+int masq_sync(struct agent *a)
+{
+	struct agent_config c = a->cfg; /* shallow: only the peers differ */
+	struct cfg_peer *all = NULL;
+	int err;
+
+	if (a->nkpeers) {
+		all = calloc((size_t)(a->cfg.npeers + a->nkpeers), sizeof(*all));
+		if (!all)
+			return -ENOMEM;
+		memcpy(all, a->cfg.peers, (size_t)a->cfg.npeers * sizeof(*all));
+		memcpy(all + a->cfg.npeers, a->kpeers, (size_t)a->nkpeers * sizeof(*all));
+		c.peers = all;
+		c.npeers = a->cfg.npeers + a->nkpeers;
+	}
+	err = masq_apply(&c);
+	free(all);
+	a->masq_ok = !err;
 	return err;
 }

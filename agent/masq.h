@@ -16,5 +16,9 @@ struct agent_config;
 int masq_script(const struct agent_config *cfg, char *buf, size_t len);
 /* Run it; 0 or -errno (the error is logged with nft's message). */
 int masq_apply(const struct agent_config *cfg);
+/* masq_apply for the agent: the config's peers and those from Node objects
+ * (a->kpeers) stay unmasqueraded alike; sets a->masq_ok. */
+struct agent;
+int masq_sync(struct agent *a);
 
 #endif

@@ -1,8 +1,7 @@
 /* policysource: where the agent's NetworkPolicy, Pod and Namespace objects
  * come from. policysrc.c compiles whatever a source returns and writes the
  * maps; a source only produces objects. Sources: the manifest directory
- * (policydir.c, "policyDir"); the Kubernetes API watch plugs in the same
- * way (issue 5). */
+ * (policydir.c, "policyDir") and the Kubernetes API (kubesrc.c). */
 #ifndef XDPATH_AGENT_POLICYSOURCE_H
 #define XDPATH_AGENT_POLICYSOURCE_H
 

@@ -1,5 +1,6 @@
 /* policysrc: the agent's policy engine. A policy source (policysource.h;
- * today the manifests in policyDir) fills a fresh policy_set, which is
+ * policyDir's manifests or the Kubernetes API's cache) fills a fresh
+ * policy_set, which is
  * compiled for this node's endpoints (the endpoint records: ep_id =
  * hostIfindex); the last good result is kept in memory for the API
  * ({"cmd":"policies"}, policy-get, policy-explain) and written to the
@@ -17,9 +18,9 @@ struct compiled;
 struct json_object;
 struct policy_set;
 
-/* Load policyDir again. force=false skips the work when neither the files
- * (name, size, mtime) nor the endpoint records changed since the last good
- * load. A failed load keeps the previous result (logged). 0 or -errno. */
+/* Load the source again. force=false skips the work when neither what it
+ * read (policyDir's files; the API cache's generations) nor the endpoint
+ * records changed since the last good load. A failed load keeps the previous result (logged). 0 or -errno. */
 int policysrc_load(struct agent *a, bool force);
 /* The directory to watch ("" when none is configured). */
 const char *policysrc_dir(const struct agent *a);

@@ -192,6 +192,10 @@ def test_ready_after_first_sync_with_node_from_api(env):
         assert [r[0]["subnet"] for r in plug["ipam"]["ranges"]] == n.pod_cidrs
         assert plug["endpointDir"] == n.endpoint_dir
         assert not [f for f in os.listdir(os.path.join(n.state_dir, "net.d")) if f.endswith(".tmp")]
+    # Removed behind the agent's back: restored at the next resync (10 s).
+    path = os.path.join(env.n1.state_dir, "net.d", "05-xdpath.conflist")
+    os.unlink(path)
+    until(lambda: os.path.exists(path), 12, "the conflist restored", step=0.2)
 
 
 def test_cross_node_routes_from_node_objects(env, pods):
