@@ -63,30 +63,15 @@ struct json_object *cniconf_build(struct agent *a)
 	return list;
 }
 
-static int write_atomic(const char *path, const char *text)
+/* The runtime reads *.conflist: write_atomic's temporary is never picked up. */
+static int write_conf(const char *path, const char *text)
 {
-	char tmp[PATH_MAX + 16], dir[PATH_MAX];
-	size_t len = strlen(text);
-	int fd, err = 0;
+	char dir[PATH_MAX];
+	int err;
 
 	snprintf(dir, sizeof(dir), "%s", path);
 	err = mkdir_p(dirname(dir), 0755);
-	if (err)
-		return err;
-	/* The runtime reads *.conflist: a ".tmp" name is never picked up. */
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, getpid()) >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, text, len) != (ssize_t)len || fsync(fd))
-		err = errno ? -errno : -EIO;
-	close(fd);
-	if (!err && rename(tmp, path))
-		err = -errno;
-	if (err)
-		unlink(tmp);
-	return err;
+	return err ? err : write_atomic(path, text, strlen(text), true);
 }
 
 int cniconf_write(struct agent *a)
@@ -114,7 +99,7 @@ int cniconf_write(struct agent *a)
 		err = 0;
 		goto out;
 	}
-	err = write_atomic(path, text);
+	err = write_conf(path, text);
 	if (err)
 		log_error("cni", "cannot write the CNI config", "path=%s err=\"%s\"", path,
 			  strerror(-err));

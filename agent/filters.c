@@ -254,10 +254,9 @@ static int save(struct agent *a)
 {
 	struct filters *f = a->filters;
 	struct json_object *o = json_object_new_object(), *arr = json_object_new_array();
-	char path[PATH_MAX], tmp[PATH_MAX];
+	char path[PATH_MAX];
 	const char *text;
-	FILE *fp;
-	int err = 0;
+	int err;
 
 	for (int i = 0; i < XF_MAX_RULES; i++)
 		if (f->e[i].used)
@@ -266,18 +265,11 @@ static int save(struct agent *a)
 	json_object_object_add(o, "sanity", json_object_new_boolean(f->sanity));
 	json_object_object_add(o, "filters", arr);
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY);
-	if (path_in(path, sizeof(path), a->cfg.state_dir, STATE_FILE) ||
-	    path_in(tmp, sizeof(tmp), a->cfg.state_dir, "." STATE_FILE ".tmp")) {
+	if (path_in(path, sizeof(path), a->cfg.state_dir, STATE_FILE)) {
 		json_object_put(o);
 		return -ENAMETOOLONG;
 	}
-	fp = fopen(tmp, "w");
-	if (!fp || fputs(text, fp) < 0 || fflush(fp) || fsync(fileno(fp)))
-		err = -errno;
-	if (fp && fclose(fp) && !err)
-		err = -errno;
-	if (!err && rename(tmp, path))
-		err = -errno;
+	err = write_atomic(path, text, strlen(text), true);
 	if (err)
 		log_error("filter", "cannot write the filter state", "file=%s err=\"%s\"", path,
 			  strerror(-err));

@@ -16,12 +16,13 @@
  * buffer, enlarged to hold it, so a client that does not read does not
  * stall the loop either (a send that still blocks gives up after
  * HTTPD_TIMEOUT_MS).
- *
- * Also a growable buffer (struct hbuf) to build response bodies in. */
+ * Response bodies are built in a struct hbuf (hbuf.h). */
 #ifndef XDPATH_AGENT_HTTPD_H
 #define XDPATH_AGENT_HTTPD_H
 
 #include <stddef.h>
+
+#include "hbuf.h"
 
 #define HTTPD_TIMEOUT_MS 200
 #define HTTPD_HDR_MAX 8192
@@ -50,18 +51,6 @@ int httpd_port(int lfd);
 /* lfd is readable: accept the pending connections and answer each. */
 void httpd_serve(int lfd, httpd_handler fn, void *ctx);
 
-/* A growable byte buffer, NUL-terminated once anything is in it. Start
- * from { 0 }; hbuf_free() when not handed over. */
-struct hbuf {
-	char *buf;
-	size_t len, cap;
-};
-
-/* Append formatted text: 0, or -ENOMEM (the buffer keeps what it had). */
-int hbuf_printf(struct hbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Append n bytes: 0 or -ENOMEM. */
-int hbuf_put(struct hbuf *b, const char *s, size_t n);
-void hbuf_free(struct hbuf *b);
 /* Move b's contents into resp as its body (b is left empty). */
 void httpd_resp_take(struct httpd_resp *resp, struct hbuf *b);
 

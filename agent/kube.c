@@ -6,21 +6,29 @@
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <libgen.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent.h"
 #include "fsutil.h"
+#include "hbuf.h"
 #include "load.h"
 
 #define TOKEN_MAX (64 * 1024)
 #define KUBE_CONNECT_TIMEOUT_S 5L
 #define KUBE_REQUEST_TIMEOUT_S 30L
 
-static int errf(char *err, size_t len, int code, const char *fmt, const char *a, const char *b)
+/* The message into err; returns code. */
+static int __attribute__((format(printf, 4, 5))) errf(char *err, size_t len, int code,
+						      const char *fmt, ...)
 {
-	snprintf(err, len, fmt, a, b);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
 	return code;
 }
 
@@ -113,14 +121,13 @@ static int open_in_cluster(struct kube *k, const struct cfg_kube *cfg, char *err
 
 	if (!host || !*host || !port || !*port)
 		return errf(err, len, -EINVAL, "kubernetes.inCluster: KUBERNETES_SERVICE_HOST and "
-			    "KUBERNETES_SERVICE_PORT must be set%s%s", "", "");
+			    "KUBERNETES_SERVICE_PORT must be set");
 	snprintf(k->server, sizeof(k->server), strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s",
 		 host, port);
 	if ((size_t)snprintf(k->token_file, sizeof(k->token_file), "%.4000s/token", cfg->sa_dir) >=
 		    sizeof(k->token_file) ||
 	    (size_t)snprintf(path, sizeof(path), "%.4000s/ca.crt", cfg->sa_dir) >= sizeof(path))
-		return errf(err, len, -ENAMETOOLONG, "kubernetes.serviceAccountDir: too long%s%s",
-			    "", "");
+		return errf(err, len, -ENAMETOOLONG, "kubernetes.serviceAccountDir: too long");
 	rc = blob_file(&k->ca, path);
 	if (rc)
 		return errf(err, len, rc, "kubernetes.inCluster: cannot read %s: %s", path,
@@ -193,7 +200,7 @@ static int load_pem(struct kube_blob *b, struct json_object *o, const char *data
 
 	if (data) {
 		rc = blob_b64(b, data);
-		return rc ? errf(err, len, rc, "kubeconfig: %s: not base64%s", data_key, "") : 0;
+		return rc ? errf(err, len, rc, "kubeconfig: %s: not base64", data_key) : 0;
 	}
 	if (!file)
 		return 0;
@@ -210,8 +217,8 @@ static int load_user(struct kube *k, struct json_object *user, const char *dir, 
 
 	if (kube_obj(user, "exec") || kube_obj(user, "auth-provider"))
 		return errf(err, len, -ENOTSUP, "kubeconfig: the user's %s plugin is not supported; "
-			    "use a token or a client certificate%s", kube_obj(user, "exec") ? "exec"
-			    : "auth-provider", "");
+			    "use a token or a client certificate",
+			    kube_obj(user, "exec") ? "exec" : "auth-provider");
 	if (tok && !(k->token = strdup(tok)))
 		return -ENOMEM;
 	if (tokfile)
@@ -222,7 +229,7 @@ static int load_user(struct kube *k, struct json_object *user, const char *dir, 
 		rc = load_pem(&k->key, user, "client-key-data", "client-key", dir, err, len);
 	if (!rc && !k->cert.len != !k->key.len)
 		rc = errf(err, len, -EINVAL, "kubeconfig: a client certificate needs its key and "
-			  "the key its certificate%s%s", "", "");
+			  "the key its certificate");
 	return rc;
 }
 
@@ -235,10 +242,10 @@ static int parse_kubeconfig(struct kube *k, struct json_object *doc, const char 
 	int rc;
 
 	if (!cur || !*cur)
-		return errf(err, len, -EINVAL, "kubeconfig: no current-context%s%s", "", "");
+		return errf(err, len, -EINVAL, "kubeconfig: no current-context");
 	ctx = named(doc, "contexts", cur, "context");
 	if (!ctx)
-		return errf(err, len, -EINVAL, "kubeconfig: context \"%s\" not found%s", cur, "");
+		return errf(err, len, -EINVAL, "kubeconfig: context \"%s\" not found", cur);
 	cname = kube_str(ctx, "cluster");
 	uname = kube_str(ctx, "user");
 	cluster = cname ? named(doc, "clusters", cname, "cluster") : NULL;
@@ -248,7 +255,7 @@ static int parse_kubeconfig(struct kube *k, struct json_object *doc, const char 
 	server = kube_str(cluster, "server");
 	if (!server || strncmp(server, "https://", 8))
 		return errf(err, len, -EINVAL, "kubeconfig: cluster \"%s\": server must be an "
-			    "https:// URL%s", cname, "");
+			    "https:// URL", cname);
 	snprintf(k->server, sizeof(k->server), "%s", server);
 	while (k->server[0] && k->server[strlen(k->server) - 1] == '/')
 		k->server[strlen(k->server) - 1] = '\0';
@@ -256,7 +263,7 @@ static int parse_kubeconfig(struct kube *k, struct json_object *doc, const char 
 	if (json_object_object_get_ex(cluster, "insecure-skip-tls-verify", &ins)) {
 		if (!json_object_is_type(ins, json_type_boolean))
 			return errf(err, len, -EINVAL, "kubeconfig: cluster \"%s\": "
-				    "insecure-skip-tls-verify must be true or false%s", cname, "");
+				    "insecure-skip-tls-verify must be true or false", cname);
 		k->insecure = json_object_get_boolean(ins);
 	}
 	rc = load_pem(&k->ca, cluster, "certificate-authority-data", "certificate-authority", dir,
@@ -265,7 +272,7 @@ static int parse_kubeconfig(struct kube *k, struct json_object *doc, const char 
 		return rc;
 	user = uname ? named(doc, "users", uname, "user") : NULL;
 	if (uname && !user)
-		return errf(err, len, -EINVAL, "kubeconfig: user \"%s\" not found%s", uname, "");
+		return errf(err, len, -EINVAL, "kubeconfig: user \"%s\" not found", uname);
 	return user ? load_user(k, user, dir, err, len) : 0;
 }
 
@@ -307,7 +314,7 @@ int kube_open(struct kube *k, const struct cfg_kube *cfg, char *err, size_t errl
 	memset(k, 0, sizeof(*k));
 	snprintf(k->user_agent, sizeof(k->user_agent), "xdpathd/" XDPATH_VERSION);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT))
-		return errf(err, errlen, -ENOMEM, "cannot initialise libcurl%s%s", "", "");
+		return errf(err, errlen, -ENOMEM, "cannot initialise libcurl");
 	rc = cfg->in_cluster ? open_in_cluster(k, cfg, err, errlen)
 			     : open_kubeconfig(k, cfg->kubeconfig, err, errlen);
 	if (rc)
@@ -407,24 +414,7 @@ int kube_setup(const struct kube *k, CURL *h, const char *path, struct curl_slis
 
 size_t kube_buf_write(char *data, size_t size, size_t n, void *arg)
 {
-	struct kube_buf *b = arg;
-	size_t add = size * n;
-
-	if (b->len + add + 1 > b->cap) {
-		size_t cap = (b->len + add + 1) * 2;
-		char *p = realloc(b->p, cap);
-
-		if (!p) {
-			b->oom = true;
-			return 0;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, data, add);
-	b->len += add;
-	b->p[b->len] = '\0';
-	return add;
+	return hbuf_put(arg, data, size * n) ? 0 : size * n;
 }
 
 int kube_request(const struct kube *k, CURL *h, const char *method, const char *path,
@@ -432,7 +422,7 @@ int kube_request(const struct kube *k, CURL *h, const char *method, const char *
 		 size_t errlen)
 {
 	struct curl_slist *hdrs = NULL;
-	struct kube_buf s = { 0 };
+	struct hbuf s = { 0 };
 	CURLcode cc;
 	int rc;
 
@@ -456,16 +446,16 @@ int kube_request(const struct kube *k, CURL *h, const char *method, const char *
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
 	cc = curl_easy_perform(h);
 	if (cc != CURLE_OK) {
-		rc = s.oom ? -ENOMEM : -EIO;
+		rc = cc == CURLE_WRITE_ERROR ? -ENOMEM : -EIO; /* only the buffer refuses */
 		snprintf(err, errlen, "%s", curl_easy_strerror(cc));
 		goto out;
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
-	if (s.p)
-		*out = json_tokener_parse(s.p);
+	if (s.buf)
+		*out = json_tokener_parse(s.buf);
 out:
 	curl_slist_free_all(hdrs);
-	free(s.p);
+	free(s.buf);
 	return rc;
 }
 

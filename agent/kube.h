@@ -57,14 +57,8 @@ int kube_request(const struct kube *k, CURL *h, const char *method, const char *
 		 const char *body, long *status, struct json_object **out, char *err,
 		 size_t errlen);
 
-/* A response body as it arrives (CURLOPT_WRITEFUNCTION kube_buf_write,
- * CURLOPT_WRITEDATA the buffer): NUL-terminated, oom set when it could not
- * grow (the transfer then fails). */
-struct kube_buf {
-	char *p;
-	size_t len, cap;
-	bool oom;
-};
+/* A curl write callback appending the body to a struct hbuf (hbuf.h; as
+ * CURLOPT_WRITEDATA); a buffer that cannot grow fails the transfer. */
 size_t kube_buf_write(char *data, size_t size, size_t n, void *buf);
 
 /* Members of a JSON object (NULL when o is NULL, the key is absent or of

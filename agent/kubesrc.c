@@ -261,7 +261,7 @@ out:
 	return err;
 }
 
-static void event_post(struct agent *a, const struct policy_error *e);
+static void event_post(struct agent *a, const struct policy_error *e, bool map_full);
 
 const struct policy_source policy_source_k8s = {
 	.name = "kubernetes",
@@ -284,21 +284,19 @@ static void rfc3339(char *buf, size_t len)
 /* An invalid or unenforceable NetworkPolicy, or a Pod whose allow entries
  * do not fit the policy map: a Warning Event on it, as `kubectl describe`
  * shows. Queued; the writer posts it. */
-static void event_post(struct agent *a, const struct policy_error *e)
+static void event_post(struct agent *a, const struct policy_error *e, bool map_full)
 {
 	struct kubesrc *k = ks(a);
 	struct json_object *ev, *md, *io, *src;
 	char ts[32], gen[300];
 	struct event_req *r;
-	bool pod;
+	bool pod = map_full; /* map_full problems are a Pod's */
 
 	if (!k || !e->kind || !e->ns || !e->name || !e->ns[0] || !e->name[0])
 		return;
-	pod = !strcmp(e->kind, "Pod");
-	/* A Pod's own problems (no such pod yet, ...) are transient: only
-	 * the map being full is worth an Event on it. */
-	if ((!pod && strcmp(e->kind, "NetworkPolicy")) ||
-	    (pod && (!e->reason || strncmp(e->reason, "policy map full", 15))))
+	/* Invalid objects: only NetworkPolicies get an Event (a Pod's own
+	 * problems, no such pod yet and the like, are transient). */
+	if (!map_full && strcmp(e->kind, "NetworkPolicy"))
 		return;
 	rfc3339(ts, sizeof(ts));
 	snprintf(gen, sizeof(gen), "%.240s.", e->name);

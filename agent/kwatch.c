@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hbuf.h"
 #include "kube.h"
 #include "log.h"
 
@@ -268,7 +269,7 @@ static int list_page(struct kwatch_res *c, CURL *h, const char *cont, struct kit
 	const struct kres *r = c->r;
 	struct curl_slist *hdrs = NULL;
 	struct json_object *doc = NULL, *items, *meta, *v;
-	struct kube_buf pg = { 0 };
+	struct hbuf pg = { 0 };
 	char query[1024], path[1280], key[512];
 	char *esc = NULL;
 	long status = 0;
@@ -297,7 +298,7 @@ static int list_page(struct kwatch_res *c, CURL *h, const char *cont, struct kit
 		       "resource=%s err=\"%s\"", r->resource, curl_easy_strerror(cc));
 		goto out;
 	}
-	doc = pg.p ? json_tokener_parse(pg.p) : NULL;
+	doc = pg.buf ? json_tokener_parse(pg.buf) : NULL;
 	if (status == 410) {
 		err = -EAGAIN;
 		goto out;
@@ -356,7 +357,7 @@ static int list_page(struct kwatch_res *c, CURL *h, const char *cont, struct kit
 out:
 	json_object_put(doc);
 	curl_slist_free_all(hdrs);
-	free(pg.p);
+	free(pg.buf);
 	return err;
 }
 

@@ -26,8 +26,10 @@ struct policy_source {
 	 * replaced the previous one (a borrowed set's owner may now free what
 	 * only the previous one pointed to). */
 	void (*commit)(struct agent *a, bool used);
-	/* Optional: an invalid or unenforceable object, once per new problem. */
-	void (*report)(struct agent *a, const struct policy_error *e);
+	/* Optional: a problem with one object, once per new problem: invalid
+	 * (a NetworkPolicy, Pod, ... that is skipped) or, for a Pod, map_full
+	 * (its allow entries do not fit the policy map: it is denied). */
+	void (*report)(struct agent *a, const struct policy_error *e, bool map_full);
 };
 
 extern const struct policy_source policy_source_dir;

@@ -114,7 +114,7 @@ static void log_new_errors(struct agent *a, const struct policy_src *s,
 			 v[i].name ? v[i].name : "-",
 			 log_esc(v[i].reason ? v[i].reason : "", esc, sizeof(esc)));
 		if (s->src->report)
-			s->src->report(a, &v[i]);
+			s->src->report(a, &v[i], false);
 	}
 }
 
@@ -180,7 +180,7 @@ static void report_map_full(struct agent *a, struct policy_src *s, const uint32_
 		snprintf(why, sizeof(why), "policy map full: the allow entries of this pod do not "
 			 "fit, so all its traffic is denied until they do (endpoint %u)",
 			 s->maps.failed[i]);
-		s->src->report(a, &e);
+		s->src->report(a, &e, true);
 	}
 }
 

@@ -287,42 +287,41 @@ static int measure_set(enum set s, int ci, int r, int packets)
 	return 0;
 }
 
-static int measure_empty(int r, int packets)
+/* A passing UDP packet of every size through the rules pushed now, into
+ * out[size][r]. */
+static int measure_sizes(double out[NSIZES][MAX_REPEATS], int r, int packets)
 {
 	uint8_t buf[MAX_FRAME];
 
-	if (xdpath_rules(S_IP, 0))
-		return -1;
 	for (int si = 0; si < NSIZES; si++) {
 		int len = udp_frame(buf, sizes[si], 0x0a010001u, 53);
 		double ns = run(bpf_program__fd(xu->progs.xdp_uplink), buf, len, XDP_PASS, packets);
 
 		if (ns < 0)
 			return -1;
-		empty[si][r] = ns;
+		out[si][r] = ns;
 	}
 	return 0;
+}
+
+static int measure_empty(int r, int packets)
+{
+	if (xdpath_rules(S_IP, 0))
+		return -1;
+	return measure_sizes(empty, r, packets);
 }
 
 /* The summary path's cost: the whole catalog pushed (scanned rules), a
  * well-formed packet that matches none of them, so every rule is met. */
 static int measure_catalog(int r, int packets)
 {
-	uint8_t buf[MAX_FRAME];
-
 	if (xdpath_rules(S_IP, 0))
 		return -1;
 	for (size_t i = 0; i < xf_catalog_len; i++)
 		if (add_rule(xf_catalog[i].rule))
 			return -1;
-	for (int si = 0; si < NSIZES; si++) {
-		int len = udp_frame(buf, sizes[si], 0x0a010001u, 53);
-		double ns = run(bpf_program__fd(xu->progs.xdp_uplink), buf, len, XDP_PASS, packets);
-
-		if (ns < 0)
-			return -1;
-		catalog[si][r] = ns;
-	}
+	if (measure_sizes(catalog, r, packets))
+		return -1;
 	return xdpath_rules(S_IP, 0);
 }
 

@@ -91,11 +91,11 @@ static struct json_object *to_json(const struct endpoint *ep)
 
 int endpoint_write(const char *dir, const struct endpoint *ep)
 {
-	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	char path[PATH_MAX], *line;
 	struct json_object *o;
 	const char *txt;
-	int fd, err = 0;
-	ssize_t len;
+	size_t len;
+	int err;
 
 	err = mkdir_p(dir, 0755);
 	if (err)
@@ -103,22 +103,18 @@ int endpoint_write(const char *dir, const struct endpoint *ep)
 	err = record_path(dir, ep->container_id, ep->ifname, path, sizeof(path));
 	if (err)
 		return err;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
 	o = to_json(ep);
 	txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	len = (ssize_t)strlen(txt);
-	if (write(fd, txt, len) != len || write(fd, "\n", 1) != 1)
-		err = -errno ? -errno : -EIO;
+	len = strlen(txt);
+	line = malloc(len + 2);
+	if (line) {
+		memcpy(line, txt, len);
+		memcpy(line + len, "\n", 2);
+	}
 	json_object_put(o);
-	if (close(fd) && !err)
-		err = -errno;
-	if (!err && rename(tmp, path))
-		err = -errno;
-	if (err)
-		unlink(tmp);
+	/* tmpfs: no fsync, the record does not outlive a reboot anyway. */
+	err = line ? write_atomic(path, line, len + 1, false) : -ENOMEM;
+	free(line);
 	return err;
 }
 

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -57,4 +58,28 @@ int read_all_at(int dfd, const char *path, char **text, size_t *len)
 	}
 	*len = n < 0 ? 0 : (size_t)n;
 	return 0;
+}
+
+int write_atomic(const char *path, const char *text, size_t len, bool durable)
+{
+	const char *base = strrchr(path, '/');
+	char tmp[PATH_MAX];
+	int fd, err = 0;
+
+	base = base ? base + 1 : path;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%.*s.%s.tmp", (int)(base - path), path, base) >=
+	    sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, len) != (ssize_t)len || (durable && fsync(fd)))
+		err = errno ? -errno : -EIO;
+	if (close(fd) && !err)
+		err = -errno;
+	if (!err && rename(tmp, path))
+		err = -errno;
+	if (err)
+		unlink(tmp);
+	return err;
 }

@@ -414,12 +414,17 @@ class Store:
             self._event("ADDED", res, obj)
             return copy.deepcopy(obj)
 
+    def _stored(self, res, ns, name):
+        """(key, stored object) or 404; call with the lock held."""
+        key = (res.plural, ns if res.namespaced else None, name)
+        old = self.objects.get(key)
+        if old is None:
+            raise not_found(res, name)
+        return key, old
+
     def get(self, res, ns, name):
         with self.cond:
-            o = self.objects.get((res.plural, ns if res.namespaced else None, name))
-            if o is None:
-                raise not_found(res, name)
-            return copy.deepcopy(o)
+            return copy.deepcopy(self._stored(res, ns, name)[1])
 
     def list(self, res, ns, lpreds=(), fpreds=(), copies=True):
         """copies=False: the stored objects themselves, for serializing only
@@ -434,10 +439,7 @@ class Store:
     def update(self, res, ns, name, obj, check_rv=True):
         with self.cond:
             ns = ns if res.namespaced else None
-            key = (res.plural, ns, name)
-            old = self.objects.get(key)
-            if old is None:
-                raise not_found(res, name)
+            key, old = self._stored(res, ns, name)
             obj = copy.deepcopy(obj)
             md = obj.setdefault("metadata", {})
             if md.get("name", name) != name:
@@ -474,10 +476,7 @@ class Store:
     def delete(self, res, ns, name, precond_rv=None, precond_uid=None):
         with self.cond:
             ns = ns if res.namespaced else None
-            key = (res.plural, ns, name)
-            old = self.objects.get(key)
-            if old is None:
-                raise not_found(res, name)
+            key, old = self._stored(res, ns, name)
             if (precond_rv and precond_rv != old["metadata"]["resourceVersion"]) or \
                     (precond_uid and precond_uid != old["metadata"]["uid"]):
                 raise ApiError(409, "Conflict",

@@ -28,14 +28,7 @@ static char dir[64];
 
 static void put(const char *name, const char *text)
 {
-	char path[256];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
+	write_file(dir, name, text);
 }
 
 static int setup(void **state)
@@ -227,6 +220,23 @@ static bool has_header(struct curl_slist *h, const char *want)
 	return false;
 }
 
+/* kube_setup on h sends exactly "Bearer token", and not the one before. */
+static void expect_bearer(const struct kube *k, CURL *h, const char *token, const char *not)
+{
+	struct curl_slist *hdrs = NULL;
+	char want[256];
+
+	assert_int_equal(kube_setup(k, h, "/api", &hdrs), 0);
+	assert_true(has_header(hdrs, "Accept: application/json"));
+	snprintf(want, sizeof(want), "Authorization: Bearer %s", token);
+	assert_true(has_header(hdrs, want));
+	if (not) {
+		snprintf(want, sizeof(want), "Authorization: Bearer %s", not);
+		assert_false(has_header(hdrs, want));
+	}
+	curl_slist_free_all(hdrs);
+}
+
 /* The token file is read at every request: a rotated token is used next. */
 static void test_token_rotation(void **state)
 {
@@ -244,16 +254,9 @@ static void test_token_rotation(void **state)
 	assert_int_equal(open_kc(&k, yaml, err, sizeof(err)), 0);
 	h = kube_handle();
 	assert_non_null(h);
-	assert_int_equal(kube_setup(&k, h, "/api", &hdrs), 0);
-	assert_true(has_header(hdrs, "Authorization: Bearer first-token"));
-	curl_slist_free_all(hdrs);
-	hdrs = NULL;
+	expect_bearer(&k, h, "first-token", NULL);
 	put("tok.txt", "second-token");
-	assert_int_equal(kube_setup(&k, h, "/api", &hdrs), 0);
-	assert_true(has_header(hdrs, "Authorization: Bearer second-token"));
-	assert_false(has_header(hdrs, "Authorization: Bearer first-token"));
-	curl_slist_free_all(hdrs);
-	hdrs = NULL;
+	expect_bearer(&k, h, "second-token", "first-token");
 	put("tok.txt", " \n");                     /* empty: no token, an error */
 	assert_int_equal(kube_setup(&k, h, "/api", &hdrs), -ENODATA);
 	curl_slist_free_all(hdrs);
@@ -677,7 +680,6 @@ static void test_kubeconfig_insecure_quoted_false(void **state)
 static void test_in_cluster_more(void **state)
 {
 	struct cfg_kube c = { .enabled = true, .in_cluster = true };
-	struct curl_slist *hdrs = NULL;
 	char err[512], want[256];
 	struct kube k;
 	CURL *h;
@@ -712,16 +714,9 @@ static void test_in_cluster_more(void **state)
 	 * then rotated. */
 	h = kube_handle();
 	assert_non_null(h);
-	assert_int_equal(kube_setup(&k, h, "/api/v1/nodes", &hdrs), 0);
-	assert_true(has_header(hdrs, "Accept: application/json"));
-	assert_true(has_header(hdrs, "Authorization: Bearer sa-token-1"));
-	curl_slist_free_all(hdrs);
-	hdrs = NULL;
+	expect_bearer(&k, h, "sa-token-1", NULL);
 	put("sa2/token", "sa-token-2\n");
-	assert_int_equal(kube_setup(&k, h, "/api/v1/nodes", &hdrs), 0);
-	assert_true(has_header(hdrs, "Authorization: Bearer sa-token-2"));
-	assert_false(has_header(hdrs, "Authorization: Bearer sa-token-1"));
-	curl_slist_free_all(hdrs);
+	expect_bearer(&k, h, "sa-token-2", "sa-token-1");
 	curl_easy_cleanup(h);
 	kube_close(&k);
 

@@ -17,6 +17,8 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "testutil.h"
+
 #include "endpoint.h"
 #include "mac.h"
 
@@ -100,18 +102,6 @@ static void assert_ep_equal(const struct endpoint *a, const struct endpoint *b)
 		assert_true(ipaddr_equal(&a->ips[i].ip, &b->ips[i].ip));
 		assert_int_equal(a->ips[i].prefix, b->ips[i].prefix);
 	}
-}
-
-static void write_file(const char *dir, const char *name, const char *text)
-{
-	char path[512];
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	fp = fopen(path, "w");
-	assert_non_null(fp);
-	fputs(text, fp);
-	fclose(fp);
 }
 
 static int count_entries(const char *dir, const char *suffix)

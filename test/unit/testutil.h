@@ -2,6 +2,8 @@
 #ifndef XDPATH_TEST_TESTUTIL_H
 #define XDPATH_TEST_TESTUTIL_H
 
+#include <stdio.h>
+
 #include "ipaddr.h"
 
 /* An address or CIDR literal that must parse. */
@@ -19,6 +21,19 @@ static inline struct ipnet N(const char *s)
 
 	assert_int_equal(ipnet_parse(s, &n), 0);
 	return n;
+}
+
+/* Write text to dir/name (created or truncated); the test fails if it cannot. */
+static inline void write_file(const char *dir, const char *name, const char *text)
+{
+	char path[512];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
 }
 
 #endif
