@@ -17,6 +17,7 @@
  *   kwatch.c    list + watch informers, one thread per resource, caches
  *   kubesrc.c   the caches -> policy source, filters, peers; Events back
  *   httpd.c     /healthz /readyz /metrics (prom.c: the Prometheus text)
+ *   hbuf.c      a growable byte buffer (HTTP bodies, API responses)
  *   cniconf.c   the CNI conflist, written once the node is ready
  *   api.c       the local unix socket (status, endpoints, metrics, policies) */
 #ifndef XDPATH_AGENT_AGENT_H
