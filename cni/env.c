@@ -198,7 +198,7 @@ int cni_env_load(struct cni_env *env, struct cni_err *e)
 		return cni_fail(e, CNI_ERR_INVALID_ENV, "invalid CNI_CONTAINERID",
 				"CNI_CONTAINERID \"%s\" must match ^[a-zA-Z0-9][a-zA-Z0-9_.\\-]*$",
 				env->container_id);
-	/* State files are named "<id>:<ifname>.json.tmp": keep them under
+	/* State files are named ".<id>:<ifname>.json.tmp": keep them under
 	 * NAME_MAX. DEL stays lenient: nothing can exist for such an ID. */
 	if (env->container_id && env->cmd != CMD_DEL && strlen(env->container_id) > CNI_MAX_ID_LEN)
 		return cni_fail(e, CNI_ERR_INVALID_ENV, "invalid CNI_CONTAINERID",

@@ -120,14 +120,15 @@ int endpoint_write(const char *dir, const struct endpoint *ep)
 
 int endpoint_remove(const char *dir, const char *id, const char *ifname)
 {
-	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	char path[PATH_MAX], tmp[PATH_MAX];
 	int err = record_path(dir, id, ifname, path, sizeof(path));
 
+	if (!err)
+		err = atomic_tmp_path(path, tmp, sizeof(tmp));
 	if (err)
 		return err == -ENAMETOOLONG ? 0 : err;
 	/* An ADD killed between writing and renaming leaves the temp file.
 	 * A name too long to exist was never written: nothing to remove. */
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	if (unlink(tmp) && errno != ENOENT && errno != ENAMETOOLONG)
 		return -errno;
 	if (unlink(path) && errno != ENOENT && errno != ENAMETOOLONG)

@@ -60,16 +60,24 @@ int read_all_at(int dfd, const char *path, char **text, size_t *len)
 	return 0;
 }
 
-int write_atomic(const char *path, const char *text, size_t len, bool durable)
+int atomic_tmp_path(const char *path, char *buf, size_t size)
 {
 	const char *base = strrchr(path, '/');
-	char tmp[PATH_MAX];
-	int fd, err = 0;
 
 	base = base ? base + 1 : path;
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%.*s.%s.tmp", (int)(base - path), path, base) >=
-	    sizeof(tmp))
+	if ((size_t)snprintf(buf, size, "%.*s.%s.tmp", (int)(base - path), path, base) >= size)
 		return -ENAMETOOLONG;
+	return 0;
+}
+
+int write_atomic(const char *path, const char *text, size_t len, bool durable)
+{
+	char tmp[PATH_MAX];
+	int fd, err;
+
+	err = atomic_tmp_path(path, tmp, sizeof(tmp));
+	if (err)
+		return err;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;

@@ -18,5 +18,9 @@ int read_all_at(int dfd, const char *path, char **text, size_t *len);
  * or the new one, never a part (a hidden *.tmp name no reader picks up).
  * durable: fsync before the rename. 0 or -errno (the temporary removed). */
 int write_atomic(const char *path, const char *text, size_t len, bool durable);
+/* The temporary write_atomic(path) uses, into buf: what a writer killed
+ * before its rename leaves, for whoever removes path to remove too.
+ * 0 or -ENAMETOOLONG. */
+int atomic_tmp_path(const char *path, char *buf, size_t size);
 
 #endif

@@ -114,7 +114,9 @@ static int count_entries(const char *dir, const char *suffix)
 	while ((de = readdir(d))) {
 		size_t len = strlen(de->d_name), sl = strlen(suffix);
 
-		if (de->d_name[0] != '.' && len >= sl && !strcmp(de->d_name + len - sl, suffix))
+		/* Hidden names count: write_atomic's temporaries are ".<name>.tmp". */
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") && len >= sl &&
+		    !strcmp(de->d_name + len - sl, suffix))
 			n++;
 	}
 	closedir(d);
@@ -277,7 +279,7 @@ static void test_remove(void **state)
 	assert_int_equal(endpoint_read(f->dir, "c1", "eth1", &ep), 0);
 	assert_int_equal(count_entries(f->dir, ".json"), 1);
 	/* The temp file of an ADD killed before its rename goes too. */
-	write_file(f->dir, "c1:eth1.json.tmp", "{\"schema\":");
+	write_file(f->dir, ".c1:eth1.json.tmp", "{\"schema\":");  /* write_atomic's name */
 	assert_int_equal(endpoint_remove(f->dir, "c1", "eth1"), 0);
 	assert_int_equal(count_entries(f->dir, ".tmp"), 0);
 	assert_int_equal(count_entries(f->dir, ".json"), 0);
@@ -373,7 +375,7 @@ static void test_foreach(void **state)
 	assert_int_equal(endpoint_write(f->dir, &ep), 0);
 	/* Noise: other suffixes, a stale temp file, garbage, a directory. */
 	write_file(f->dir, "README", "not a record");
-	write_file(f->dir, "c3:eth0.json.tmp", "{\"containerId\":\"c3\"}");
+	write_file(f->dir, ".c3:eth0.json.tmp", "{\"containerId\":\"c3\"}");
 	write_file(f->dir, "c4:eth0.json", "garbage");
 	write_file(f->dir, "c5:eth0.json", "{\"schema\":1}");
 	write_file(f->dir, ".json", "{}");
