@@ -18,6 +18,7 @@
 #include "events.h"
 #include "filters.h"
 #include "kubesrc.h"
+#include "sock.h"
 #include "xdpath/filter.h"
 #include "compile.h"
 #include "endpoint.h"
@@ -190,7 +191,7 @@ void api_serve(struct agent *a, int lfd)
 {
 	struct json_object *req, *resp;
 	char err[128];
-	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	int fd = sock_accept(lfd);
 
 	if (fd < 0)
 		return;
@@ -316,6 +317,7 @@ struct json_object *api_status(struct agent *a)
 	ADD(o, "uptimeSec", json_object_new_int64(agent_uptime_ms(a) / 1000));
 	ADD(o, "startupMs", json_object_new_int64(a->startup_ms));
 	ADD(o, "version", json_object_new_string(XDPATH_VERSION));
+	ADD(o, "connectionsShed", json_object_new_uint64(sock_shed_count()));
 	if (a->kube) {
 		ADD(o, "synced", json_object_new_boolean(a->synced));
 		ADD(o, "kubernetes", kubesrc_status(a));

@@ -1,5 +1,6 @@
 /* httpd: one request per connection, answered inline (httpd.h). */
 #include "httpd.h"
+#include "sock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -374,7 +375,7 @@ void httpd_serve(int lfd, httpd_handler fn, void *ctx)
 	int64_t stop = now_ms() + HTTPD_TIMEOUT_MS;
 
 	do {
-		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		int fd = sock_accept(lfd);
 
 		if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
 			continue;

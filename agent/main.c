@@ -34,6 +34,7 @@
 #include "node.h"
 #include "policysrc.h"
 #include "reconcile.h"
+#include "sock.h"
 #include "xdpath/datapath.h"
 
 #define EXIT_RUNTIME 1
@@ -499,6 +500,9 @@ static int loop_open(struct agent *a, struct loop *l)
 		return l->api;
 	}
 	log_info("api", "listening", "socket=%s", path);
+	/* A descriptor kept back so running out of them cannot spin the loop. */
+	if (sock_reserve())
+		log_warn("main", "no reserve descriptor", "err=\"%s\"", strerror(errno));
 	if (epoll_add(l->ep, l->sig) || epoll_add(l->ep, l->ino) || epoll_add(l->ep, l->timer) ||
 	    epoll_add(l->ep, l->api))
 		return -errno;
@@ -552,6 +556,10 @@ static int http_metrics(struct agent *a, struct httpd_resp *r)
 	if (!err)
 		err = prom_gauge(&b, "xdpath_ready", "1 once the first full sync is enforced.", NULL,
 				 a->synced && a->ready);
+	if (!err)
+		err = prom_counter(&b, "xdpath_agent_connections_shed_total",
+				   "API and HTTP connections closed unserved: out of file descriptors.",
+				   NULL, sock_shed_count());
 	if (!err)
 		err = kubesrc_prom(a, &b);
 	if (err) {

@@ -787,6 +787,46 @@ def test_program_pin_restored(agent):
     assert bpftool("prog", "show", "pinned", agent.pin("prog_from_pod"))["id"] == prog
 
 
+def _cpu_seconds(pid):
+    """utime + stime of the whole process (every thread)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_out_of_descriptors_sheds_instead_of_spinning(agent):
+    """accept(2) failing with EMFILE leaves the connection waiting and the
+    socket readable: the epoll loop would spin at 100 % CPU until a
+    descriptor freed. The agent closes such connections unserved instead, and
+    serves again once descriptors are back."""
+    import resource
+    p = agent.start()
+    used = {int(n) for n in os.listdir(f"/proc/{p.pid}/fd")}
+    lowest_free = min(set(range(len(used) + 1)) - used)
+    old = resource.prlimit(p.pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(p.pid, resource.RLIMIT_NOFILE, (lowest_free, old[1]))
+    try:
+        cpu = _cpu_seconds(p.pid)
+        t = time.monotonic()
+        for _ in range(3):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(3)
+                s.connect(agent.socket)
+                try:  # closed unserved (maybe before the request is sent), not left hanging
+                    s.sendall(json.dumps({"cmd": "status"}).encode())
+                    s.shutdown(socket.SHUT_WR)
+                    assert s.recv(65536) == b""
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+        time.sleep(1)
+        cpu, wall = _cpu_seconds(p.pid) - cpu, time.monotonic() - t
+    finally:
+        resource.prlimit(p.pid, resource.RLIMIT_NOFILE, old)
+    assert cpu < 0.3 * wall, f"{cpu:.2f} s of CPU in {wall:.2f} s"
+    st = agent.api("status")
+    assert st["ready"] is True and st["connectionsShed"] == 3
+
+
 def test_sigint_exits_cleanly(agent):
     p = agent.start()
     assert agent.signal(p, signal.SIGINT) == 0

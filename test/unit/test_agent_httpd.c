@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <time.h>
@@ -27,6 +29,7 @@
 
 #include "httpd.h"
 #include "prom.h"
+#include "sock.h"
 
 #define BIG_LEN (100 * 1024)
 
@@ -499,6 +502,52 @@ static void test_several_pending(void **state)
 	assert_int_equal(s.calls, 4);
 }
 
+/* Out of descriptors, accept(2) fails and leaves the connection waiting,
+ * the listening fd readable: the epoll loop would spin on it. sock_accept
+ * sheds it instead (the client sees EOF), and serves again once a
+ * descriptor is free. The limit is set to the lowest free fd number, so the
+ * process has none left but the reserve. */
+static void test_out_of_descriptors(void **state)
+{
+	struct client c = { .family = AF_INET, .port = httpd_port(LFD) };
+	struct timeval tv = { .tv_sec = 2 };
+	unsigned long shed = sock_shed_count();
+	struct rlimit old, low;
+	int c1, c2, fd, free_fd;
+	char b;
+
+	assert_int_equal(sock_reserve(), 0);
+	errno = 0;
+	assert_int_equal(sock_accept(LFD), -1); /* nothing waiting */
+	assert_int_equal(errno, EAGAIN);
+	c1 = client_connect(&c);
+	c2 = client_connect(&c);
+	assert_true(c1 >= 0 && c2 >= 0);
+	assert_int_equal(setsockopt(c1, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	free_fd = dup(0);
+	assert_true(free_fd >= 0);
+	close(free_fd);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = free_fd;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	assert_int_equal(dup(0), -1); /* really out */
+	errno = 0;
+	fd = sock_accept(LFD);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(fd, -1);
+	assert_int_equal(errno, EAGAIN);
+	assert_int_equal(sock_shed_count(), shed + 1);
+	assert_int_equal(read(c1, &b, 1), 0); /* closed unserved, not left hanging */
+	/* Descriptors back: the next connection is accepted, the reserve retaken. */
+	fd = sock_accept(LFD);
+	assert_true(fd >= 0);
+	assert_int_equal(sock_shed_count(), shed + 1);
+	close(fd);
+	close(c1);
+	close(c2);
+}
+
 static void test_ipv6(void **state)
 {
 	int fd = httpd_listen("[::1]:0");
@@ -921,6 +970,7 @@ int main(void)
 		T(test_trickling_client),
 		T(test_big_body_slow_reader),
 		T(test_several_pending),
+		cmocka_unit_test_setup_teardown(test_out_of_descriptors, setup_v4, teardown_fd),
 		cmocka_unit_test(test_ipv6),
 		cmocka_unit_test(test_any_address),
 		cmocka_unit_test(test_bad_addresses),
