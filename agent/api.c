@@ -187,7 +187,7 @@ static struct json_object *dispatch(struct agent *a, struct json_object *req)
 	return error_obj(msg);
 }
 
-void api_serve(struct agent *a, int lfd)
+void api_serve(struct agent *a, int lfd, void (*settle)(struct agent *a))
 {
 	struct json_object *req, *resp;
 	char err[128];
@@ -198,6 +198,8 @@ void api_serve(struct agent *a, int lfd)
 	set_timeouts(fd);
 	req = read_request(fd, err, sizeof(err));
 	resp = req ? dispatch(a, req) : error_obj(err);
+	if (settle)
+		settle(a);
 	send_all(fd, json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN |
 								  JSON_C_TO_STRING_NOSLASHESCAPE));
 	send_all(fd, "\n");

@@ -22,8 +22,11 @@ struct json_object;
 
 /* Bind and listen at path (a stale socket file is replaced); fd or -errno. */
 int api_listen(const char *path);
-/* Accept one connection on fd and answer it. */
-void api_serve(struct agent *a, int fd);
+/* Accept one connection on fd and answer it. settle (may be NULL) runs
+ * after the request is carried out and before the answer is sent: what a
+ * request changed beyond the maps (XDP attached for a first uplink filter)
+ * is in place when the client hears back. */
+void api_serve(struct agent *a, int fd, void (*settle)(struct agent *a));
 
 /* The answers (new references), also used by tests. */
 struct json_object *api_status(struct agent *a);

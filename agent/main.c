@@ -272,6 +272,18 @@ static int xdp_wanted(const struct agent *a)
 	return CFG_XDP_NATIVE;
 }
 
+/* xdpvx0 delivers what arrived tunnelled on the uplink, decapsulated: the
+ * uplink's XDP saw only the outer (node-to-node) headers, so the same
+ * program runs here on the inner frame. Generic XDP (a vxlan device has no
+ * native mode, and its per-packet cost is paid only while uplink rules
+ * exist). */
+static int tunnel_xdp_wanted(const struct agent *a)
+{
+	if (!filters_want_uplink(a) || xdp_wanted(a) == CFG_XDP_OFF)
+		return CFG_XDP_OFF;
+	return CFG_XDP_GENERIC;
+}
+
 /* The filters before the uplink's XDP: attaching reads whether uplink
  * rules exist (a restart must not detach XDP while they do). Unavailable
  * filters do not stop the agent. */
@@ -283,7 +295,7 @@ static int step_filters(struct agent *a)
 
 static int step_attach(struct agent *a)
 {
-	const char *mode;
+	const char *mode, *tmode = "none";
 	int err;
 
 	err = loader_attach_to_pod(&a->ld, a->uplink_ifindex);
@@ -299,8 +311,15 @@ static int step_attach(struct agent *a)
 			  strerror(-err));
 		return err;
 	}
-	log_info("loader", "attached", "uplink=%s xdp=%s tunnel_ifindex=%d", a->cfg.uplink, mode,
-		 a->tunnel_ifindex);
+	if (a->tunnel_ifindex)
+		err = loader_attach_xdp(&a->ld, a->tunnel_ifindex, tunnel_xdp_wanted(a), &tmode);
+	if (err) {
+		log_error("loader", "cannot attach xdp_uplink", "dev=" AGENT_TUNNEL_DEV " err=\"%s\"",
+			  strerror(-err));
+		return err;
+	}
+	log_info("loader", "attached", "uplink=%s xdp=%s tunnel_ifindex=%d tunnel_xdp=%s",
+		 a->cfg.uplink, mode, a->tunnel_ifindex, tmode);
 	return 0;
 }
 
@@ -735,6 +754,14 @@ static int on_signal(struct agent *a, struct loop *l, const struct opts *o)
 	return 0;
 }
 
+/* A filter change that starts or ends the need for uplink XDP: attached
+ * (or detached) now, before the change is acknowledged. */
+static void settle(struct agent *a)
+{
+	if (filters_uplink_changed(a))
+		step_attach(a);
+}
+
 static int loop_run(struct agent *a, struct loop *l, const struct opts *o)
 {
 	struct epoll_event evs[8];
@@ -756,8 +783,7 @@ static int loop_run(struct agent *a, struct loop *l, const struct opts *o)
 			l->filters = false;
 			filters_sync_dir(a);
 		}
-		if (filters_uplink_changed(a))
-			step_attach(a);
+		settle(a);
 		n = epoll_wait(l->ep, evs, 8, -1);
 		if (n < 0 && errno != EINTR)
 			return -errno;
@@ -771,7 +797,7 @@ static int loop_run(struct agent *a, struct loop *l, const struct opts *o)
 			if (fd == l->timer && read(l->timer, &ticks, sizeof(ticks)) > 0)
 				l->full = true;
 			if (fd == l->api)
-				api_serve(a, l->api);
+				api_serve(a, l->api, settle);
 			if (fd == l->events)
 				events_consume(a);
 			if (fd == l->fevents)

@@ -277,10 +277,9 @@ def filter_demo(web, db, other, mode):
     n_db = db.node
     where = "XDP on the uplink"
     if mode == "vxlan":
-        # db's uplink sees other's packets encapsulated (outer node-to-node
-        # headers): the rule goes on the sending node, whose pod_entry sees
-        # the inner packet (docs/filter-ops.md).
-        n_db, where = other.node, "on the sending pod's interface: vxlan"
+        # other's packets reach db's uplink encapsulated; the same filters
+        # run on the decapsulated frame at xdpvx0 (docs/filter-ops.md).
+        where = "XDP on the uplink and on xdpvx0 for tunnelled pod traffic"
     rule = f"icmp and ip.src == {other.ip4}"
     step(f"emergency filter on {n_db.name}: '{rule}', count-only first")
     print(expect(ctl(n_db, "filter", "check", rule), "ok"))
