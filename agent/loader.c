@@ -200,14 +200,17 @@ static int migrate_step(struct bpf_object *const *objs, int (*fn)(struct bpf_obj
 	return 0;
 }
 
-/* pod_entry (what host veths run) tail calls from_pod: set it before
- * pod_entry is pinned, i.e. before anyone can attach it. */
+/* pod_entry (what host veths run) tail calls from_pod, and on the tunnel
+ * device to_pod: set both before pod_entry is pinned or attached. */
 static int fill_pod_progs(const struct loader *ld)
 {
-	__u32 key = XDP_POD_PROG_MAIN;
+	__u32 key = XDP_POD_PROG_MAIN, zero = 0;
 	int fd = bpf_program__fd(ld->from_pod->progs.from_pod);
+	int to = bpf_program__fd(ld->to_pod->progs.to_pod);
 
-	if (bpf_map_update_elem(bpf_map__fd(ld->pod_entry->maps.xdp_pod_progs), &key, &fd, BPF_ANY))
+	if (bpf_map_update_elem(bpf_map__fd(ld->pod_entry->maps.xdp_pod_progs), &key, &fd, BPF_ANY) ||
+	    bpf_map_update_elem(bpf_map__fd(ld->pod_entry->maps.xdp_tunnel_progs), &zero, &to,
+				BPF_ANY))
 		return -errno;
 	return 0;
 }
@@ -235,7 +238,7 @@ int loader_load(struct loader *ld, const char *pin_root)
 		goto fail;
 	err = fill_pod_progs(ld);
 	if (err) {
-		log_error("loader", "cannot set the tail call to from_pod", "err=\"%s\"",
+		log_error("loader", "cannot set the tail calls to from_pod and to_pod", "err=\"%s\"",
 			  strerror(-err));
 		goto fail;
 	}
@@ -315,6 +318,13 @@ uint32_t bpf_fd_id(int fd)
 int loader_attach_to_pod(const struct loader *ld, int ifindex)
 {
 	return dp_tc_attach(ifindex, bpf_program__fd(ld->to_pod->progs.to_pod), true);
+}
+
+/* The tunnel device runs pod_entry: the uplink-scope filters on the
+ * decapsulated frame, then to_pod (bpf/pod_entry.bpf.c). */
+int loader_attach_tunnel(const struct loader *ld, int ifindex)
+{
+	return dp_tc_attach(ifindex, loader_from_pod_fd(ld), true);
 }
 
 static int xdp_flags_of(int want)

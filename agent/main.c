@@ -272,18 +272,6 @@ static int xdp_wanted(const struct agent *a)
 	return CFG_XDP_NATIVE;
 }
 
-/* xdpvx0 delivers what arrived tunnelled on the uplink, decapsulated: the
- * uplink's XDP saw only the outer (node-to-node) headers, so the same
- * program runs here on the inner frame. Generic XDP (a vxlan device has no
- * native mode, and its per-packet cost is paid only while uplink rules
- * exist). */
-static int tunnel_xdp_wanted(const struct agent *a)
-{
-	if (!filters_want_uplink(a) || xdp_wanted(a) == CFG_XDP_OFF)
-		return CFG_XDP_OFF;
-	return CFG_XDP_GENERIC;
-}
-
 /* The filters before the uplink's XDP: attaching reads whether uplink
  * rules exist (a restart must not detach XDP while they do). Unavailable
  * filters do not stop the agent. */
@@ -295,12 +283,13 @@ static int step_filters(struct agent *a)
 
 static int step_attach(struct agent *a)
 {
-	const char *mode, *tmode = "none";
+	const char *mode;
 	int err;
 
 	err = loader_attach_to_pod(&a->ld, a->uplink_ifindex);
+	/* The tunnel's decapsulated frames: uplink filters, then to_pod. */
 	if (!err && a->tunnel_ifindex)
-		err = loader_attach_to_pod(&a->ld, a->tunnel_ifindex);
+		err = loader_attach_tunnel(&a->ld, a->tunnel_ifindex);
 	if (err) {
 		log_error("loader", "cannot attach to_pod", "err=\"%s\"", strerror(-err));
 		return err;
@@ -311,15 +300,8 @@ static int step_attach(struct agent *a)
 			  strerror(-err));
 		return err;
 	}
-	if (a->tunnel_ifindex)
-		err = loader_attach_xdp(&a->ld, a->tunnel_ifindex, tunnel_xdp_wanted(a), &tmode);
-	if (err) {
-		log_error("loader", "cannot attach xdp_uplink", "dev=" AGENT_TUNNEL_DEV " err=\"%s\"",
-			  strerror(-err));
-		return err;
-	}
-	log_info("loader", "attached", "uplink=%s xdp=%s tunnel_ifindex=%d tunnel_xdp=%s",
-		 a->cfg.uplink, mode, a->tunnel_ifindex, tmode);
+	log_info("loader", "attached", "uplink=%s xdp=%s tunnel_ifindex=%d", a->cfg.uplink, mode,
+		 a->tunnel_ifindex);
 	return 0;
 }
 

@@ -95,6 +95,9 @@ SETUPS = [
      "xdpath's XDP + TC programs)"),
     ("cross-node", "xdpath", "sandbox native, agent: n1p1 -> n2p1"),
     ("cross-node", "xdpath-vxlan", "sandbox vxlan, agent: n1p1 -> n2p1"),
+    ("cross-node", "xdpath-vxlan-filtered", "the same with an uplink filter on n2 that "
+     "matches nothing, run on xdpvx0's decapsulated frames (uplink XDP off: on a veth it "
+     "costs GSO offload, see underlay-xdp)"),
     ("cross-node", "host-routed", "sandbox routes, no datapath: n1p1 -> n2p1"),
     ("cross-node", "bridge", "bridge + host-local per node, host-gw routes"),
 ]
@@ -445,6 +448,15 @@ def selected():
     return [Setup(p, n, w) for p, n, w in SETUPS if not ONLY or f"{p}/{n}" in ONLY]
 
 
+def filter_nothing(c):
+    """One uplink rule on n2 that no benchmark packet matches: every
+    decapsulated packet on n2's xdpvx0 runs the filters (an indexed lookup,
+    no hit) before to_pod."""
+    n2 = c.nodes[1]
+    subprocess.run([c.ctl_bin, "--socket", n2.socket, "filter", "add", "bench-nothing",
+                    "udp.dport == 9", "--scope", "uplink"], check=True, capture_output=True)
+
+
 def build(stack, owned, work, setups):
     by = {(s.path, s.name): s for s in setups}
 
@@ -468,12 +480,16 @@ def build(stack, owned, work, setups):
         group(lambda: build_direct(owned, by[("same-node", "direct")]),
               [by[("same-node", "direct")]])
 
-    def cluster(mode, pods, members):
+    def cluster(mode, pods, members, then=None, extra=None):
         def fn():
             kw = {"agent": True} if mode != "routes" else {}
+            if extra:
+                kw["agent_extra"] = extra
             c = stack.enter_context(sandbox.Cluster(nodes=2, pods=pods, mode=mode, **kw))
-            clusters[mode] = c
+            clusters.setdefault(mode, c)
             n1, n2 = c.nodes
+            if then:
+                then(c)
             for m in members:
                 if m is None:
                     continue
@@ -489,6 +505,8 @@ def build(stack, owned, work, setups):
     group(cluster("native", 2, m), m)
     m = want(("cross-node", "xdpath-vxlan"))
     group(cluster("vxlan", 1, m), m)
+    m = want(("cross-node", "xdpath-vxlan-filtered"))
+    group(cluster("vxlan", 1, m, then=filter_nothing, extra={"xdpUplink": "off"}), m)
     m = want(("same-node", "host-routed"), ("cross-node", "host-routed"), ("cross-node", "underlay"))
     group(cluster("routes", 2, m), m)
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-/* to_pod: TC ingress of the node's uplink and of the vxlan device. A packet
- * for a local pod goes straight into it (ingress policy first); everything
- * else (the node's own traffic, masqueraded replies) goes to the host stack. */
+/* to_pod: TC ingress of the node's uplink, and of the vxlan device (tail
+ * called there by pod_entry, after the filters). A packet for a local pod
+ * goes straight into it (ingress policy first); everything else (the
+ * node's own traffic, masqueraded replies) goes to the host stack. */
 #include <linux/if_packet.h>
 
 #include "lib/common.h"

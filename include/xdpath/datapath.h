@@ -29,6 +29,7 @@
 #define XDP_PIN_PROG_FROM_POD "prog_from_pod"
 #define XDP_PIN_POD_PROGS "xdp_pod_progs"  /* PROG_ARRAY: pod_entry tail calls from_pod */
 #define XDP_POD_PROG_MAIN 0
+#define XDP_PIN_TUNNEL_PROGS "xdp_tunnel_progs"  /* PROG_ARRAY: pod_entry on xdpvx0 tail calls to_pod */
 
 #define XDP_MAX_ENDPOINTS 65536
 #define XDP_MAX_NODES     4096

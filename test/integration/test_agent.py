@@ -33,8 +33,8 @@ CTL = os.environ.get("XDPATHCTL", os.path.join(ROOT, "build", "bin", "xdpathctl"
 BPFFS = "/sys/fs/bpf"
 MAPS = ("xdp_endpoints", "xdp_nodes", "xdp_config", "xdp_drops", "xdp_fwd",
         "xdp_ep_stats", "xdp_ct", "xdp_ipcache", "xdp_ipcache_host", "xdp_policy",
-        "xdp_pol_cidr", "xdp_ep_policy", "xdp_pod_progs", "xdp_filter_rules",
-        "xdp_filter_index", "xdp_filter_scan", "xdp_filter_cfg", "xdp_filter_ports",
+        "xdp_pol_cidr", "xdp_ep_policy", "xdp_pod_progs", "xdp_tunnel_progs",
+        "xdp_filter_rules", "xdp_filter_index", "xdp_filter_scan", "xdp_filter_cfg", "xdp_filter_ports",
         "xdp_filter_stats", "xdp_filter_rate", "xdp_filter_events")
 # What host veths run (pinned as prog_from_pod): the pod-side filters, then
 # a tail call to from_pod.
@@ -488,7 +488,8 @@ def test_start_vxlan(agent):
     assert info.get("external") is True and info["port"] == 4789 and not info.get("learning")
     assert vx["mtu"] == node.link("eth0")["mtu"] - 50
     assert "UP" in vx["flags"]
-    assert agent.tc_prog("xdpvx0")[0] == "to_pod"
+    # The tunnel runs pod_entry: uplink filters on the inner frame, then to_pod.
+    assert agent.tc_prog("xdpvx0")[0] == POD_PROG
     assert agent.tc_prog("eth0")[0] == "to_pod"
     cfg = agent.xdp_config()
     assert cfg["mode"] == 1 and cfg["vni"] == 42 and cfg["tunnel_ifindex"] == vx["ifindex"]
