@@ -6,7 +6,7 @@ on pod addresses pushed on the receiving node alone drops the traffic.
 
 A sandbox cluster (vxlan mode, 2 nodes, agents): flt/a on n1, flt/c on n2.
 UDP flows a -> c are counted at c (helpers shared with test_filter_live).
-Every test leaves n2 with no rules.
+Every test leaves both nodes with no rules and their agents running.
 """
 import json
 import os
@@ -15,7 +15,9 @@ import sys
 
 import pytest
 
-from test_filter_live import FRAME, add, ctl, flow, listing, rules
+# clean: test_filter_live's autouse fixture (agents running, no rules left),
+# applied to this module's cluster.
+from test_filter_live import FRAME, add, clean, ctl, flow, rules  # noqa: F401
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
@@ -46,16 +48,6 @@ def env():
         yield c, pods
     finally:
         c.close()
-
-
-@pytest.fixture(autouse=True)
-def clean(env):
-    c, _ = env
-    yield
-    n2 = c.nodes[1]
-    for name in rules(n2):
-        ctl(n2, "filter", "del", name, check=False)
-    assert listing(n2)["filters"] == []
 
 
 def test_uplink_rule_on_pod_addresses_matches_tunnelled_traffic(env):

@@ -23,10 +23,16 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "test", "k8s"))
 import apiserver  # noqa: E402
 
-KUBECTL = "/usr/bin/kubectl"
+KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 TOKEN = "xdpath-test-token"
 
-pytestmark = pytest.mark.skipif(not os.access(KUBECTL, os.X_OK), reason="kubectl is not installed")
+
+@pytest.fixture(autouse=True, scope="module")
+def kubectl_present():
+    """Missing kubectl fails these tests; it never skips them."""
+    if not os.access(KUBECTL, os.X_OK):
+        pytest.fail(f"{KUBECTL} is missing: run scripts/install-deps.sh")
+
 
 NETPOL = """apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
