@@ -19,7 +19,9 @@ restarted with its history gone (watches broken, 410 Gone) -> the agents
 relist, with no moment where the denied flow got through, and pick up what
 changed meanwhile; a Node joining and leaving adds and removes routes;
 /metrics; in-cluster config (service-account token re-read after rotation);
-a fresh node stays not ready (CNI ADD refused) until it has synced.
+a fresh node stays not ready (CNI ADD refused) until it has synced; and in
+vxlan mode, tunnel routes from Node objects, a NetworkPolicy on a cross-node
+flow, and an XdpFilter dropping tunnelled pod traffic on the receiving node.
 """
 import json
 import os
@@ -142,11 +144,12 @@ def isolate(name, ns, labels, ingress=None):
             "metadata": {"name": name, "namespace": ns}, "spec": spec}
 
 
-@pytest.fixture(scope="module")
-def env():
+def cluster_env(mode):
+    """A 3-node sandbox cluster in `mode` with the test API server in its
+    external host; agents on n1 and n2 configured with a kubeconfig only."""
     if not KUBECTL:
         pytest.fail("kubectl is missing: run scripts/install-deps.sh")
-    c = sandbox.Cluster(nodes=3, pods=0, mode="native", agent=False)
+    c = sandbox.Cluster(nodes=3, pods=0, mode=mode, agent=False)
     srv = None
     try:
         srv = ApiServer(host=sandbox.EXT4, netns=c.external.netns, bookmark_interval=2.0).start()
@@ -165,6 +168,11 @@ def env():
         c.close()
         if srv:
             srv.stop()
+
+
+@pytest.fixture(scope="module")
+def env():
+    yield from cluster_env("native")
 
 
 @pytest.fixture(scope="module")
@@ -490,3 +498,32 @@ def test_fresh_node_not_ready_until_synced(env):
     assert os.path.exists(os.path.join(n3.state_dir, "net.d", "05-xdpath.conflist"))
     p = env.c.add_pod(n3, "late", namespace="default", labels={"app": "late"})
     assert p.ip4
+
+
+def test_vxlan_mode_tunnels_policy_and_filters_from_the_api():
+    """The same controller in vxlan mode: the tunnel routes come from Node
+    objects, `kubectl apply` denies a cross-node flow, and an XdpFilter on
+    pod addresses drops tunnelled traffic on the receiving node."""
+    gen = cluster_env("vxlan")
+    e = next(gen)
+    try:
+        cl = e.add_pod("n1", "client", "front", {"app": "client"})
+        sv = e.add_pod("n2", "server", "back", {"app": "server"})
+        r = e.n1.exec("ip", "route", "show", e.n2.pod_cidr4).stdout
+        assert "dev xdpvx0" in r and "proto 217" in r, r
+        assert reach(cl, sv, wait=1) and reach(sv, cl, wait=1)
+        e.apply(isolate("deny-server", "back", {"app": "server"}))
+        until(lambda: not reach(cl, sv, wait=0.2), DENY_S, "kubectl apply -> denied")
+        e.kubectl("delete", "networkpolicy", "deny-server", "-n", "back")
+        until(lambda: reach(cl, sv, wait=0.2), DENY_S, "kubectl delete -> allowed")
+        e.apply({"apiVersion": "xdpath.io/v1alpha1", "kind": "XdpFilter",
+                 "metadata": {"name": "no-icmp-from-client"},
+                 "spec": {"rule": f"icmp and ip.src == {cl.ip4}", "action": "drop",
+                          "scope": "uplink"}})
+        until(lambda: not reach(cl, sv, wait=0.2), 2, "XdpFilter -> dropped on n2's tunnel")
+        rules = {f["name"]: f for f in e.ctl(e.n2, "filter", "list")["filters"]}
+        assert rules["crd:no-icmp-from-client"]["drops"] >= 1, rules
+        e.kubectl("delete", "xdpfilter", "no-icmp-from-client")
+        until(lambda: reach(cl, sv, wait=0.2), 2, "XdpFilter deleted -> allowed")
+    finally:
+        gen.close()
