@@ -146,22 +146,28 @@ static int pod_match(const struct endpoint *ep, void *ctx)
 	if (strcmp(ep->pod_namespace, p->ns) || strcmp(ep->pod_name, p->name))
 		return 0;
 	p->ifindex = ep->host_ifindex;
-	return 1;
+	return 1; /* found: stop the walk */
 }
 
-/* The host veth of pod "NS/NAME" on this node, or 0. */
-static uint32_t pod_ifindex(struct agent *a, const char *pod)
+/* *ifindex: the host veth of pod "NS/NAME" on this node, or 0. -errno when
+ * the records could not be read: the caller keeps what it has. */
+static int pod_ifindex(struct agent *a, const char *pod, uint32_t *ifindex)
 {
 	char ns[256];
 	const char *slash = strchr(pod, '/');
 	struct pod_find p = { ns, slash ? slash + 1 : "", 0 };
+	int err;
 
+	*ifindex = 0;
 	if (!slash || (size_t)(slash - pod) >= sizeof(ns))
 		return 0;
 	memcpy(ns, pod, (size_t)(slash - pod));
 	ns[slash - pod] = '\0';
-	endpoint_foreach(a->cfg.endpoint_dir, pod_match, &p);
-	return p.ifindex > 0 ? (uint32_t)p.ifindex : 0;
+	err = endpoint_foreach(a->cfg.endpoint_dir, pod_match, &p);
+	if (err < 0)
+		return err;
+	*ifindex = p.ifindex > 0 ? (uint32_t)p.ifindex : 0;
+	return 0;
 }
 
 static void note_uplink(struct filters *f)
@@ -198,7 +204,11 @@ static int install(struct agent *a, struct fentry *e, struct xf_error *xe)
 	}
 	e->ifindex = 0;
 	if (e->pod[0]) {
-		e->ifindex = pod_ifindex(a, e->pod);
+		err = pod_ifindex(a, e->pod, &e->ifindex);
+		if (err) {
+			e->status = "cannot read endpoint records";
+			return err;
+		}
 		if (!e->ifindex) {
 			e->status = "pod not on this node";
 			return 0;
@@ -474,6 +484,7 @@ void filters_resync(struct agent *a)
 	int64_t now = now_s();
 	bool changed = false;
 	struct xf_error xe;
+	uint32_t ifindex;
 
 	if (!f)
 		return;
@@ -499,7 +510,8 @@ void filters_resync(struct agent *a)
 			changed = true;
 			continue;
 		}
-		if (e->pod[0] && pod_ifindex(a, e->pod) != (e->gen ? e->ifindex : 0)) {
+		if (e->pod[0] && !pod_ifindex(a, e->pod, &ifindex) &&
+		    ifindex != (e->gen ? e->ifindex : 0)) {
 			uninstall(a, e);
 			install(a, e, &xe);
 			changed = true;

@@ -7,7 +7,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -185,16 +187,33 @@ static int from_json(struct json_object *o, struct endpoint *ep)
 	return 0;
 }
 
+/* -EINVAL: the file is not a record; other errors: it could not be read. */
 static int read_path(const char *path, struct endpoint *ep)
 {
-	struct json_object *o = json_object_from_file(path);
+	struct json_object *o;
+	size_t len;
+	char *text;
 	int err;
 
+	err = read_all_at(AT_FDCWD, path, &text, &len);
+	if (err)
+		return err;
+	o = text ? json_tokener_parse(text) : NULL;
+	free(text);
 	if (!o)
-		return access(path, F_OK) ? -errno : -EINVAL;
+		return -EINVAL;
 	err = from_json(o, ep);
 	json_object_put(o);
 	return err;
+}
+
+/* A record that is not one, is a directory, or went away meanwhile is
+ * skipped; any other failure (out of descriptors or memory, I/O) ends the
+ * walk: a caller that sweeps what no record wants must not sweep live
+ * endpoints because their records could not be read just now. */
+static bool skippable(int err)
+{
+	return err == -EINVAL || err == -ENOENT || err == -EISDIR;
 }
 
 int endpoint_read(const char *dir, const char *id, const char *ifname, struct endpoint *ep)
@@ -222,9 +241,13 @@ int endpoint_foreach(const char *dir, int (*fn)(const struct endpoint *ep, void 
 			continue;
 		if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path))
 			continue;
-		if (read_path(path, &ep))
+		err = read_path(path, &ep);
+		if (skippable(err)) {
+			err = 0;
 			continue;
-		err = fn(&ep, ctx);
+		}
+		if (!err)
+			err = fn(&ep, ctx);
 		if (err)
 			break;
 	}

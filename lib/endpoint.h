@@ -50,7 +50,10 @@ int endpoint_write(const char *dir, const struct endpoint *ep);
 int endpoint_remove(const char *dir, const char *id, const char *ifname);
 /* 0, -ENOENT, -EINVAL (unparsable) or -errno. */
 int endpoint_read(const char *dir, const char *id, const char *ifname, struct endpoint *ep);
-/* Calls fn for every readable record in dir; 0 or -errno (an absent dir is empty). */
+/* Calls fn for every record in dir, skipping files that are not records;
+ * 0, fn's error, or -errno when a record could not be read (out of
+ * descriptors, I/O: the walk stops, so callers never act on a partial
+ * view). An absent dir is empty. */
 int endpoint_foreach(const char *dir, int (*fn)(const struct endpoint *ep, void *ctx), void *ctx);
 
 /* The datapath's map entries for this endpoint (see include/xdpath/endpoint.h). */
