@@ -907,8 +907,8 @@ void filters_sync_dir(struct agent *a)
 		err = filtersrc_load_dir(a->cfg.filter_dir, &specs);
 		if (err) {
 			/* Unreadable is not empty: the rules stay as they are. */
-			log_debug("filter", "cannot read filterDir", "dir=%s err=\"%s\"",
-				  a->cfg.filter_dir, strerror(-err));
+			log_warn("filter", "cannot read filterDir, the rules stay as they are",
+				 "dir=%s err=\"%s\"", a->cfg.filter_dir, strerror(-err));
 			filtersrc_free(&specs);
 			return;
 		}

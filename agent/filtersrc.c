@@ -252,8 +252,16 @@ static int load_file(struct filter_specs *s, int dfd, const char *name)
 	size_t len = 0;
 	int err = read_all_at(dfd, name, &text, &len);
 
+	/* Gone meanwhile: nothing there. Not a file: reported. Anything else
+	 * (out of descriptors or memory, I/O) is a read that may work next
+	 * time: the error ends the load, and the rules stay as they are
+	 * rather than losing this file's. */
+	if (err == -ENOENT)
+		return 0;
+	if (err == -EISDIR)
+		return problem(s, name, "cannot read: %s", strerror(-err));
 	if (err)
-		return err == -ENOENT ? 0 : problem(s, name, "cannot read: %s", strerror(-err));
+		return err;
 	s->files++;
 	err = load_docs(text ? text : "", len, &docs, on_load_error, &de);
 	for (size_t i = 0; !err && i < docs.n; i++) {

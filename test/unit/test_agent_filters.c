@@ -8,7 +8,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <json-c/json.h>
@@ -206,6 +211,61 @@ static void test_object_problems(void **state)
 	filtersrc_free(&s);
 }
 
+/* ---- filterDir ------------------------------------------------------------------------- */
+
+#define DIR_OBJ(name) "apiVersion: xdpath.io/v1alpha1\nkind: XdpFilter\nmetadata:\n  name: " \
+		      name "\nspec:\n  rule: udp.dport == 9\n"
+
+static int setup_dir(void **state)
+{
+	static char dir[32];
+
+	snprintf(dir, sizeof(dir), "/tmp/xdpath-fltsrc-XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	*state = dir;
+	return 0;
+}
+
+static int teardown_dir(void **state)
+{
+	remove_tree(*state);
+	return 0;
+}
+
+/* A manifest that cannot be read (here a unix socket: open(2) fails with
+ * ENXIO; in production out of descriptors or I/O) fails the whole load, so
+ * the agent keeps its rules instead of losing that file's; one that is not
+ * a file is reported and the others load. */
+static void test_load_dir(void **state)
+{
+	const char *dir = *state;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct filter_specs s = { 0 };
+	char sub[600];
+	int fd;
+
+	write_file(dir, "a.yaml", DIR_OBJ("a"));
+	write_file(dir, "b.yaml", DIR_OBJ("b"));
+	snprintf(sub, sizeof(sub), "%s/c.yaml", dir);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	assert_int_equal(filtersrc_load_dir(dir, &s), 0);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.nbad, 1);
+	assert_string_equal(s.bad[0].where, "c.yaml");
+	filtersrc_free(&s);
+
+	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/d.yaml", dir) >=
+	    sizeof(sa.sun_path))
+		fail_msg("socket path too long");
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+	assert_int_equal(filtersrc_load_dir(dir, &s), -ENXIO);
+	filtersrc_free(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -214,6 +274,7 @@ int main(void)
 		cmocka_unit_test(test_required),
 		cmocka_unit_test(test_object_valid),
 		cmocka_unit_test(test_object_problems),
+		cmocka_unit_test_setup_teardown(test_load_dir, setup_dir, teardown_dir),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,6 +19,8 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "testutil.h"
+
 #include "ipam.h"
 
 #define NET "net1"
@@ -27,19 +29,6 @@ struct fx {
 	char dir[64];
 	char net[128];            /* <dir>/net1 */
 };
-
-static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rm_rf(const char *path)
-{
-	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static int setup(void **state)
 {
@@ -61,7 +50,7 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 
-	rm_rf(f->dir);
+	remove_tree(f->dir);
 	free(f);
 	return 0;
 }
@@ -927,7 +916,7 @@ static void test_status(void **state)
 	assert_false(exists(f, ".probe"));
 
 	/* The store directory vanished under us: unusable. */
-	rm_rf(f->net);
+	remove_tree(f->net);
 	err[0] = '\0';
 	assert_int_equal(ipam_status(&st, &cfg, err, sizeof(err)), -ENOENT);
 	assert_non_null(strstr(err, "not writable"));

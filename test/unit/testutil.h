@@ -2,6 +2,7 @@
 #ifndef XDPATH_TEST_TESTUTIL_H
 #define XDPATH_TEST_TESTUTIL_H
 
+#include <ftw.h>
 #include <stdio.h>
 
 #include "ipaddr.h"
@@ -34,6 +35,22 @@ static inline void write_file(const char *dir, const char *name, const char *tex
 	assert_non_null(fp);
 	fputs(text, fp);
 	fclose(fp);
+}
+
+static inline int testutil_rm_entry(const char *path, const struct stat *sb, int type,
+				    struct FTW *ftw)
+{
+	(void)sb;
+	(void)type;
+	(void)ftw;
+	return remove(path);
+}
+
+/* rm -r path (a test's temporary directory), in teardowns that run even
+ * when the test failed. */
+static inline void remove_tree(const char *path)
+{
+	nftw(path, testutil_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 #endif
