@@ -47,8 +47,6 @@ uint32_t bpf_fd_id(int fd);
 int loader_attach_to_pod(const struct loader *ld, int ifindex);
 /* pod_entry at TC ingress of the vxlan device (filters, then to_pod). */
 int loader_attach_tunnel(const struct loader *ld, int ifindex);
-/* xdp_uplink on ifindex: in the mode already attached (an atomic replace),
- * else native with a fallback to generic. *mode is "native" or "generic". */
 /* xdp_uplink on ifindex as want (enum cfg_xdp: NATIVE, GENERIC, or OFF
  * to detach); an existing attachment in the same mode is replaced
  * atomically. *mode names what is in place afterwards. */

@@ -291,7 +291,8 @@ static int step_attach(struct agent *a)
 	if (!err && a->tunnel_ifindex)
 		err = loader_attach_tunnel(&a->ld, a->tunnel_ifindex);
 	if (err) {
-		log_error("loader", "cannot attach to_pod", "err=\"%s\"", strerror(-err));
+		log_error("loader", "cannot attach to_pod (uplink) or pod_entry (tunnel)", "err=\"%s\"",
+			  strerror(-err));
 		return err;
 	}
 	err = loader_attach_xdp(&a->ld, a->uplink_ifindex, xdp_wanted(a), &mode);
